@@ -1,0 +1,44 @@
+# roost: `make run` starts the server, `make test` runs every test.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+FUZZTIME ?= 5s
+
+.PHONY: run build test test-deps unit fuzz bench soak lint clean
+
+run: build
+	$(BIN)/roost
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/roost ./cmd/roost
+	$(GO) build -o $(BIN)/roost-bench ./cmd/roost-bench
+
+# test installs what the integration tests need (redis-server, chromium),
+# then runs every test under the race detector and each fuzz target briefly.
+test: test-deps lint unit fuzz
+
+test-deps:
+	@./.ci/deps.sh
+
+unit:
+	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+
+# Each fuzz target runs for FUZZTIME on its seed corpus and new inputs.
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./.ci/fuzz.sh
+
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./shard ./netpoll ./hub/...
+	$(BIN)/roost-bench suite --out docs
+
+soak: build
+	$(BIN)/roost-bench soak
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN)
