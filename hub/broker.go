@@ -16,6 +16,8 @@ type Node interface {
 	DeliverChannel(p Publication)
 	// DeliverUser sends data to this node's connections of user.
 	DeliverUser(user string, data []byte)
+	// DisconnectUser closes this node's connections of user with 4502.
+	DisconnectUser(user string)
 	// LocalChannels calls fn for every channel with at least one local member.
 	LocalChannels(fn func(channel string) bool)
 	// LocalUsers calls fn for every user with at least one local connection.

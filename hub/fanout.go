@@ -1,0 +1,269 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/roost-rt/roost/hub/internal/wire"
+	"github.com/roost-rt/roost/shard"
+)
+
+// PublishOption adjusts one Publish call.
+type PublishOption func(*publishOptions)
+
+type publishOptions struct {
+	excludeUser string
+}
+
+// ExcludeUser skips user's connections when the message is delivered, on
+// every node; a backend publishing on a user's behalf uses it so the user
+// does not get its own message back.
+func ExcludeUser(user string) PublishOption {
+	return func(o *publishOptions) { o.excludeUser = user }
+}
+
+// Publish sends data, one JSON value, to every member of channel as the push
+// {"channel":"...","data":<data>}. The push is encoded into one WebSocket
+// frame whose bytes every recipient shares. Publish returns once every local
+// member has the frame (in the kernel or in its bounded queue), so messages
+// from one publisher arrive in order; with a Broker it then hands the
+// message to the other nodes and returns an error wrapping ErrBrokerDown if
+// that failed (local members got it all the same).
+func (h *Hub) Publish(ctx context.Context, channel string, data []byte, opts ...PublishOption) error {
+	if !h.accepting() {
+		return ErrClosed
+	}
+	if !wire.ValidChannel(channel) {
+		return ErrBadChannel
+	}
+	if !wire.ValidJSON(data) {
+		return ErrBadData
+	}
+	var o publishOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return h.publish(ctx, channel, data, o.excludeUser)
+}
+
+// publish delivers locally, then through the Broker. channel and data are
+// already validated.
+func (h *Hub) publish(ctx context.Context, channel string, data []byte, exclude string) error {
+	h.st.published.Add(1)
+	h.fan.publish(channel, data, exclude)
+	if h.cfg.Broker == nil {
+		return nil
+	}
+	p := Publication{Channel: channel, Data: bytes.Clone(data), ExcludeUser: exclude}
+	if err := h.cfg.Broker.Publish(ctx, p); err != nil {
+		return h.brokerFailed(err)
+	}
+	return nil
+}
+
+func (h *Hub) brokerFailed(err error) error {
+	h.st.brokerErrors.Add(1)
+	if eh := h.cfg.ErrorHandler; eh != nil {
+		eh(ConnInfo{}, ReasonInternal, err)
+	}
+	return fmt.Errorf("%w: %w", ErrBrokerDown, err)
+}
+
+// Send delivers data, one JSON value, to every connection of user as the
+// push {"data":<data>}, on this node and, with a Broker, on the others.
+func (h *Hub) Send(ctx context.Context, user string, data []byte) error {
+	if !h.accepting() {
+		return ErrClosed
+	}
+	if !wire.ValidJSON(data) {
+		return ErrBadData
+	}
+	h.sendLocal(user, data)
+	if h.cfg.Broker != nil {
+		if err := h.cfg.Broker.Send(ctx, user, bytes.Clone(data)); err != nil {
+			return h.brokerFailed(err)
+		}
+	}
+	return nil
+}
+
+func (h *Hub) sendLocal(user string, data []byte) {
+	conns := h.reg.UserConns(user, nil)
+	if len(conns) == 0 {
+		return
+	}
+	frame := pushFrame(wire.AppendUserPush(nil, data))
+	s := getScratch()
+	for _, e := range conns {
+		if e.Value.send(frame, s) {
+			s.delivered++
+		}
+	}
+	s.flushStats(h)
+	putScratch(s)
+}
+
+// Disconnect closes every connection of user with 4502, on this node and,
+// with a Broker, on the others.
+func (h *Hub) Disconnect(ctx context.Context, user string) error {
+	h.disconnectLocal(user)
+	if h.cfg.Broker != nil {
+		if err := h.cfg.Broker.Disconnect(ctx, user); err != nil {
+			return h.brokerFailed(err)
+		}
+	}
+	return nil
+}
+
+func (h *Hub) disconnectLocal(user string) {
+	for _, e := range h.reg.UserConns(user, nil) {
+		e.Value.closeGraceful(ReasonDisconnected, "disconnected")
+	}
+}
+
+// Subscribe joins the connection with id connID to channel on the server's
+// initiative. The AuthorizeSubscribe hook is not consulted.
+func (h *Hub) Subscribe(connID uint64, channel string) error {
+	if !wire.ValidChannel(channel) {
+		return ErrBadChannel
+	}
+	e := h.reg.Get(connID)
+	if e == nil {
+		return ErrNotFound
+	}
+	if err := h.join(e.Value, channel); err != nil {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Unsubscribe removes the connection with id connID from channel.
+func (h *Hub) Unsubscribe(connID uint64, channel string) error {
+	e := h.reg.Get(connID)
+	if e == nil {
+		return ErrNotFound
+	}
+	h.leave(e.Value, channel)
+	return nil
+}
+
+// pushFrame wraps a JSON payload in one unmasked text frame.
+func pushFrame(payload []byte) []byte {
+	return wire.AppendFrame(make([]byte, 0, len(payload)+10), wire.KindText, payload)
+}
+
+// fanout is the worker pool that writes a published frame to a channel's
+// members. A publish is split into batches of Config.FanoutBatch members;
+// workers take batches from one queue, and the publishing goroutine works
+// through batches too rather than only waiting.
+type fanout struct {
+	h     *Hub
+	batch int
+	tasks chan fanTask
+	wg    sync.WaitGroup
+
+	// mu is held for reading by every publish in flight and for writing by
+	// close, so that tasks is never sent on after it is closed.
+	mu     sync.RWMutex
+	closed bool
+}
+
+type fanTask struct {
+	job   *fanJob
+	conns []*shard.Conn[*conn]
+}
+
+// fanJob is one publish being delivered.
+type fanJob struct {
+	frame   []byte
+	exclude string
+	done    sync.WaitGroup
+}
+
+func newFanout(h *Hub, workers int) *fanout {
+	f := &fanout{h: h, batch: h.cfg.FanoutBatch, tasks: make(chan fanTask, 4*workers)}
+	for range workers {
+		f.wg.Add(1)
+		go f.work()
+	}
+	return f
+}
+
+func (f *fanout) work() {
+	defer f.wg.Done()
+	s := getScratch()
+	defer putScratch(s)
+	for t := range f.tasks {
+		f.deliver(t.job, t.conns, s)
+		t.job.done.Done()
+	}
+}
+
+// close stops the workers after the queued batches are written.
+func (f *fanout) close() {
+	f.mu.Lock()
+	if !f.closed {
+		f.closed = true
+		close(f.tasks)
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// publish writes the push for (channel, data) to every local member of
+// channel except exclude's connections, and returns when all have it.
+func (f *fanout) publish(channel string, data []byte, exclude string) {
+	snap := f.h.reg.Members(channel)
+	n := snap.Len()
+	if n == 0 {
+		return
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return
+	}
+	start := time.Now()
+	job := &fanJob{frame: pushFrame(wire.AppendPush(nil, channel, data)), exclude: exclude}
+	s := getScratch()
+	for i := 0; i < snap.NumChunks(); i++ {
+		chunk := snap.Chunk(i)
+		for len(chunk) > 0 {
+			k := min(f.batch, len(chunk))
+			batch := chunk[:k]
+			chunk = chunk[k:]
+			if n <= f.batch {
+				f.deliver(job, batch, s) // small channel: no hand-off
+				continue
+			}
+			job.done.Add(1)
+			select {
+			case f.tasks <- fanTask{job: job, conns: batch}:
+			default: // every worker is busy: the publisher writes this batch itself
+				f.deliver(job, batch, s)
+				job.done.Done()
+			}
+		}
+	}
+	putScratch(s)
+	job.done.Wait()
+	if obs := f.h.cfg.OnFanout; obs != nil {
+		obs(n, time.Since(start))
+	}
+}
+
+// deliver hands job's frame to each connection of one batch.
+func (f *fanout) deliver(job *fanJob, conns []*shard.Conn[*conn], s *ioScratch) {
+	for _, e := range conns {
+		if job.exclude != "" && e.User() == job.exclude {
+			continue
+		}
+		if e.Value.send(job.frame, s) {
+			s.delivered++
+		}
+	}
+	s.flushStats(f.h)
+}

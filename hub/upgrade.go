@@ -1,0 +1,171 @@
+package hub
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+
+	"github.com/gobwas/ws"
+
+	"github.com/roost-rt/roost/hub/internal/wire"
+)
+
+// openGrants is the identity of open mode: every channel, private ones too.
+var openGrants = []string{"*"}
+
+// ServeHTTP upgrades the request to a WebSocket connection and registers it
+// with the poller; the handler's goroutine returns at once, and the
+// connection owns no goroutine from then on.
+//
+// Refusals are plain HTTP answers with a JSON error body: 503 while shutting
+// down or at Config.MaxConnections, 403 for a refused Origin, 401 or 403 from
+// Config.Authenticate, 400 for a malformed handshake, and 426 with
+// Sec-WebSocket-Version for an unsupported protocol version (RFC 6455
+// section 4.2.2).
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.draining.Load() {
+		h.refuse(w, hsShutdown, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	if limit := h.cfg.MaxConnections; limit > 0 {
+		n := h.pending.Add(1)
+		defer h.pending.Add(-1)
+		if n+h.reg.Counts().Conns > int64(limit) {
+			h.refuse(w, hsLimit, http.StatusServiceUnavailable, "connection limit reached")
+			return
+		}
+	}
+	if f := h.cfg.CheckOrigin; f != nil && !f(r) {
+		h.refuse(w, hsOrigin, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	id, err := h.authenticate(r)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = &Error{Code: http.StatusUnauthorized, Message: "unauthorized"}
+		}
+		reason := hsUnauthorized
+		if e.Code == http.StatusForbidden {
+			reason = hsForbidden
+		}
+		h.refuse(w, reason, e.Code, e.Message)
+		return
+	}
+	remote := r.RemoteAddr
+	if f := h.cfg.RemoteAddr; f != nil {
+		remote = f(r)
+	}
+	up := ws.HTTPUpgrader{Timeout: h.cfg.HandshakeTimeout}
+	nc, rw, _, err := up.Upgrade(r, w)
+	if err != nil {
+		// gobwas/ws has answered 400 or 426 itself on the hijacked socket.
+		if nc != nil {
+			_ = nc.Close()
+		}
+		h.handshakeFailed(hsBadRequest)
+		return
+	}
+	var leftover []byte
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		leftover, _ = rw.Reader.Peek(rw.Reader.Buffered())
+	}
+	if err := h.register(nc, leftover, id, remote); err != nil {
+		_ = nc.Close()
+		h.log.Warn("cannot register connection", "remote", remote, "err", err)
+	}
+}
+
+// authenticate runs Config.Authenticate, or in open mode takes the user from
+// ?user= (or generates one).
+func (h *Hub) authenticate(r *http.Request) (Identity, error) {
+	if f := h.cfg.Authenticate; f != nil {
+		id, err := f(r)
+		if err == nil && !wire.ValidChannel(id.User) {
+			err = &Error{Code: http.StatusUnauthorized, Message: "identity has no valid user id"}
+		}
+		return id, err
+	}
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		user = h.anonPrefix + strconv.FormatUint(h.anonSeq.Add(1), 10)
+	} else if !wire.ValidChannel(user) {
+		return Identity{}, &Error{Code: http.StatusBadRequest, Message: "invalid user id: 1-255 printable bytes without spaces"}
+	}
+	return Identity{User: user, Channels: openGrants}, nil
+}
+
+func (h *Hub) refuse(w http.ResponseWriter, reason, code int, msg string) {
+	h.handshakeFailed(reason)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(code)
+	_, _ = w.Write(wire.AppendError(nil, 0, false, code, msg))
+}
+
+func (h *Hub) handshakeFailed(reason int) {
+	h.st.handshake[reason].Add(1)
+	if f := h.cfg.OnHandshakeFailure; f != nil {
+		f(handshakeNames[reason])
+	}
+}
+
+var errNotSyscallConn = errors.New("roost: connection exposes no file descriptor (TLS must be terminated before the hub)")
+
+// register makes an upgraded socket a roost connection: registry entry,
+// bytes the client sent right after the handshake, then the poller. The
+// leftover bytes are parsed before the poller knows the descriptor, so one
+// goroutine at a time handles the connection's input from the start.
+func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string) error {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return errNotSyscallConn
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	c := &conn{h: h, nc: nc, rc: rc}
+	grants := id.Channels
+	c.grants.Store(&grants)
+	if !id.ExpiresAt.IsZero() {
+		c.expiresAt.Store(id.ExpiresAt.UnixNano())
+	}
+	entry, first := h.reg.Add(id.User, remote, c)
+	c.entry = entry
+	c.entry.Touch(entry.ConnectedAt().UnixNano())
+	if first && h.cfg.Presence != nil {
+		h.cfg.Presence.Connected(id.User)
+	}
+	if len(leftover) > 0 {
+		s := getScratch()
+		c.consume(leftover, s)
+		s.flushStats(h)
+		putScratch(s)
+	}
+	desc, err := h.poller.Add(sc, c)
+	if err != nil {
+		c.kill(ReasonInternal)
+		return err
+	}
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		_ = desc.Remove()
+		return nil
+	}
+	c.desc = desc
+	want := c.wantWrite
+	c.mu.Unlock()
+	if want {
+		_ = desc.WantWrite()
+	}
+	if f := h.cfg.OnConnect; f != nil {
+		f(c.info())
+	}
+	return nil
+}
+
+func (h *Hub) accepting() bool { return !h.closed.Load() }
