@@ -134,7 +134,7 @@ func (h *Hub) Subscribe(connID uint64, channel string) error {
 	if e == nil {
 		return ErrNotFound
 	}
-	if err := h.join(e.Value, channel); err != nil {
+	if err := h.join(e, channel); err != nil {
 		return ErrNotFound
 	}
 	return nil
@@ -146,7 +146,7 @@ func (h *Hub) Unsubscribe(connID uint64, channel string) error {
 	if e == nil {
 		return ErrNotFound
 	}
-	h.leave(e.Value, channel)
+	h.leave(e, channel)
 	return nil
 }
 

@@ -35,7 +35,7 @@ func (h *Hub) sweep() {
 		now := time.Now().UnixNano()
 		for i := 0; i < shard.NumShards; i++ {
 			h.reg.RangeShard(i, func(e *shard.Conn[*conn]) bool {
-				h.check(e.Value, now, s)
+				h.check(e, now, s)
 				return true
 			})
 		}
@@ -44,9 +44,11 @@ func (h *Hub) sweep() {
 	}
 }
 
-// check applies the liveness rules to one connection.
-func (h *Hub) check(c *conn, now int64, s *ioScratch) {
-	cfg := &h.cfg
+// check applies the liveness rules to one connection. It reads the
+// registry entry e, not c.entry, which a connection being registered may
+// not have set yet.
+func (h *Hub) check(e *shard.Conn[*conn], now int64, s *ioScratch) {
+	c, cfg := e.Value, &h.cfg
 	if c.stalled(now) {
 		c.evict(ReasonWriteTimeout, errStalled)
 		return
@@ -55,7 +57,7 @@ func (h *Hub) check(c *conn, now int64, s *ioScratch) {
 		c.closeGraceful(ReasonTokenExpired, "token expired")
 		return
 	}
-	idle := now - c.entry.LastActive()
+	idle := now - e.LastActive()
 	if cfg.IdleTimeout > 0 && idle > int64(cfg.IdleTimeout) {
 		c.evict(ReasonNoHeartbeat, errNoHeartbeat)
 		return

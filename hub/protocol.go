@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/roost-rt/roost/hub/internal/wire"
+	"github.com/roost-rt/roost/shard"
 )
 
 // presenceTimeout bounds a cluster presence query made for a client.
@@ -134,13 +135,13 @@ func (c *conn) subscribe(channel string) error {
 	if max := c.h.cfg.MaxSubscriptionsPerConn; max > 0 && c.entry.NumChannels() >= max {
 		return &Error{Code: 429, Message: "too many subscriptions on this connection"}
 	}
-	return c.h.join(c, channel)
+	return c.h.join(c.entry, channel)
 }
 
-// join adds c to channel and tells the Broker and the PresenceStore about a
-// first member.
-func (h *Hub) join(c *conn, channel string) error {
-	res, err := h.reg.Subscribe(c.entry, channel)
+// join adds e's connection to channel and tells the Broker and the
+// PresenceStore about a first member.
+func (h *Hub) join(e *shard.Conn[*conn], channel string) error {
+	res, err := h.reg.Subscribe(e, channel)
 	if err != nil {
 		return &Error{Code: 404, Message: "connection is closing"}
 	}
@@ -148,7 +149,7 @@ func (h *Hub) join(c *conn, channel string) error {
 		h.cfg.Broker.Subscribe(channel)
 	}
 	if res.FirstOfUser && h.cfg.Presence != nil {
-		h.cfg.Presence.Joined(channel, c.entry.User())
+		h.cfg.Presence.Joined(channel, e.User())
 	}
 	return nil
 }
@@ -157,19 +158,19 @@ func (c *conn) unsubscribe(channel string) error {
 	if !wire.ValidChannel(channel) {
 		return &Error{Code: 400, Message: "invalid channel name"}
 	}
-	c.h.leave(c, channel)
+	c.h.leave(c.entry, channel)
 	return nil
 }
 
-// leave removes c from channel; leaving a channel one is not in is not an
-// error (unsubscribe is idempotent).
-func (h *Hub) leave(c *conn, channel string) {
-	res := h.reg.Unsubscribe(c.entry, channel)
+// leave removes e's connection from channel; leaving a channel one is not
+// in is not an error (unsubscribe is idempotent).
+func (h *Hub) leave(e *shard.Conn[*conn], channel string) {
+	res := h.reg.Unsubscribe(e, channel)
 	if res.LastMember && h.cfg.Broker != nil {
 		h.cfg.Broker.Unsubscribe(channel)
 	}
 	if res.LastOfUser && h.cfg.Presence != nil {
-		h.cfg.Presence.Left(channel, c.entry.User())
+		h.cfg.Presence.Left(channel, e.User())
 	}
 }
 

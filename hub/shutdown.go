@@ -75,7 +75,7 @@ func (h *Hub) drain(ctx context.Context, conns []*conn) error {
 	}
 	t := time.NewTicker(drainTick)
 	defer t.Stop()
-	budget := 0.0
+	budget := 1.0 // the first close goes out at once
 	for len(conns) > 0 {
 		n := len(conns)
 		if !math.IsInf(rate, 1) {

@@ -133,9 +133,14 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 	if !id.ExpiresAt.IsZero() {
 		c.expiresAt.Store(id.ExpiresAt.UnixNano())
 	}
+	// c becomes reachable through the registry inside Add; holding c.mu
+	// until c.entry is set makes every other goroutine, which locks c.mu
+	// before it reads c.entry, see it set.
+	c.mu.Lock()
 	entry, first := h.reg.Add(id.User, remote, c)
+	entry.Touch(entry.ConnectedAt().UnixNano())
 	c.entry = entry
-	c.entry.Touch(entry.ConnectedAt().UnixNano())
+	c.mu.Unlock()
 	if first && h.cfg.Presence != nil {
 		h.cfg.Presence.Connected(id.User)
 	}
