@@ -33,6 +33,9 @@ type conn struct {
 	nc    net.Conn
 	rc    syscall.RawConn
 	desc  *netpoll.Desc
+	// stream is set for connections served by goroutines (TLS); nil for
+	// polled ones.
+	stream *stream
 
 	// Read side: owned by the poller worker handling this conn.
 	parser    wire.Parser
@@ -130,10 +133,10 @@ func (c *conn) kill(reason CloseReason) bool {
 		var scratch [16]byte
 		c.writeDirectLocked(wire.AppendClose(scratch[:0], reason.Code(), ""), nil) // best effort
 	}
-	c.mu.Unlock()
 	if wasClosing {
 		c.h.trackClosing(c, false)
 	}
+	c.mu.Unlock()
 	c.teardown(reason)
 	return true
 }
@@ -153,8 +156,8 @@ func (c *conn) closeGraceful(reason CloseReason, text string) {
 	c.closeBy.Store(time.Now().Add(closeHandshakeTimeout).UnixNano())
 	frame := wire.AppendClose(nil, reason.Code(), text)
 	c.enqueueLocked(frame, nil)
+	c.h.trackClosing(c, true) // under c.mu, so finish cannot run before it
 	c.mu.Unlock()
-	c.h.trackClosing(c, true)
 	c.leave()
 }
 
@@ -164,6 +167,7 @@ func (c *conn) closeGraceful(reason CloseReason, text string) {
 func (c *conn) finish(reason CloseReason) {
 	c.mu.Lock()
 	if c.state == stateClosed {
+		c.h.trackClosing(c, false) // never leave a closed conn in the set
 		c.mu.Unlock()
 		return
 	}
@@ -174,10 +178,10 @@ func (c *conn) finish(reason CloseReason) {
 	reason = c.reason
 	c.state = stateClosed
 	c.dropQueueLocked()
-	c.mu.Unlock()
 	if wasClosing {
 		c.h.trackClosing(c, false)
 	}
+	c.mu.Unlock()
 	c.teardown(reason)
 }
 
@@ -188,6 +192,9 @@ func (c *conn) finish(reason CloseReason) {
 func (c *conn) teardown(reason CloseReason) {
 	if c.desc != nil {
 		_ = c.desc.Remove()
+	}
+	if c.stream != nil {
+		close(c.stream.done)
 	}
 	_ = c.nc.Close()
 	c.leave()

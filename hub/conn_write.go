@@ -52,6 +52,19 @@ func (c *conn) send(frame []byte, s *ioScratch) bool {
 // kernel did not take. A close frame (force) is queued past the bounds.
 func (c *conn) enqueueLocked(frame []byte, s *ioScratch) (int, error) {
 	h := c.h
+	if c.stream != nil {
+		if len(c.out) > 0 && c.state == stateOpen &&
+			(c.outBytes+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
+			return sentOverflow, nil
+		}
+		if len(c.out) == 0 {
+			c.stalledSince.Store(time.Now().UnixNano())
+		}
+		c.out = append(c.out, frame)
+		c.outBytes += len(frame)
+		c.streamWakeLocked()
+		return sentOK, nil
+	}
 	if len(c.out) == 0 {
 		n, err := c.writeDirectLocked(frame, s)
 		if err != nil {
@@ -84,6 +97,9 @@ func (c *conn) armWriteLocked() {
 // writeDirectLocked makes one non-blocking write of b and returns how much
 // the kernel took. EAGAIN is not an error: it returns 0.
 func (c *conn) writeDirectLocked(b []byte, s *ioScratch) (int, error) {
+	if c.stream != nil {
+		return c.streamWriteNowLocked(b)
+	}
 	if s == nil {
 		s = getScratch()
 		defer func() { s.flushStats(c.h); putScratch(s) }()

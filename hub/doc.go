@@ -5,7 +5,8 @@
 //
 // A service embeds it in three lines:
 //
-//	h, err := hub.New(hub.Config{Authenticate: auth.JWT(keys)})
+//	v, err := auth.New(auth.Config{Secret: secret}) // package hub/auth
+//	h, err := hub.New(hub.Config{Authenticate: v.Authenticate()})
 //	mux.Handle("/ws", h)
 //	defer h.Shutdown(ctx)
 //

@@ -71,7 +71,8 @@ func (h *Hub) check(e *shard.Conn[*conn], now int64, s *ioScratch) {
 }
 
 // trackClosing adds c to, or removes it from, the set of connections in a
-// close handshake.
+// close handshake. Callers hold c.mu (lock order: conn.mu, then
+// Hub.closingMu), so adding and removing one conn cannot be reordered.
 func (h *Hub) trackClosing(c *conn, add bool) {
 	h.closingMu.Lock()
 	if add {

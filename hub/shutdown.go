@@ -75,14 +75,16 @@ func (h *Hub) drain(ctx context.Context, conns []*conn) error {
 	}
 	t := time.NewTicker(drainTick)
 	defer t.Stop()
-	budget := 1.0 // the first close goes out at once
+	// The number closed so far follows the clock, not the count of ticks,
+	// so a late tick (a busy machine) does not slow the drain down.
+	start, done := time.Now(), 0
 	for len(conns) > 0 {
 		n := len(conns)
 		if !math.IsInf(rate, 1) {
-			budget = math.Min(budget+rate*drainTick.Seconds(), float64(len(conns)))
-			n = int(budget)
-			budget -= float64(n)
+			due := 1 + int(rate*time.Since(start).Seconds()) // the first goes out at once
+			n = min(len(conns), max(0, due-done))
 		}
+		done += n
 		for _, c := range conns[:n] {
 			c.closeGraceful(ReasonShutdown, "server shutting down")
 		}

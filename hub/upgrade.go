@@ -112,22 +112,21 @@ func (h *Hub) handshakeFailed(reason int) {
 	}
 }
 
-var errNotSyscallConn = errors.New("roost: connection exposes no file descriptor (TLS must be terminated before the hub)")
-
 // register makes an upgraded socket a roost connection: registry entry,
-// bytes the client sent right after the handshake, then the poller. The
+// bytes the client sent right after the handshake, then the poller (or, for
+// a connection with no raw descriptor such as TLS, two goroutines). The
 // leftover bytes are parsed before the poller knows the descriptor, so one
 // goroutine at a time handles the connection's input from the start.
 func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string) error {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return errNotSyscallConn
+	c := &conn{h: h, nc: nc}
+	sc, polled := nc.(syscall.Conn)
+	if polled {
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return err
+		}
+		c.rc = rc
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return err
-	}
-	c := &conn{h: h, nc: nc, rc: rc}
 	grants := id.Channels
 	c.grants.Store(&grants)
 	if !id.ExpiresAt.IsZero() {
@@ -143,6 +142,13 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 	c.mu.Unlock()
 	if first && h.cfg.Presence != nil {
 		h.cfg.Presence.Connected(id.User)
+	}
+	if !polled {
+		h.registerStream(c, leftover)
+		if f := h.cfg.OnConnect; f != nil {
+			f(c.info())
+		}
+		return nil
 	}
 	if len(leftover) > 0 {
 		s := getScratch()

@@ -1,0 +1,42 @@
+package bench
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startBaseline serves an in-process Baseline over loopback.
+func startBaseline(tb testing.TB) string {
+	tb.Helper()
+	b := NewBaseline()
+	tb.Cleanup(func() { b.Close() })
+	return startServing(tb, b)
+}
+
+// startServing serves h over loopback and returns its WebSocket URL.
+func startServing(tb testing.TB, h http.Handler) string {
+	tb.Helper()
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+}
+
+func TestBroadcastAgainstInProcessBaseline(t *testing.T) {
+	url := startBaseline(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := Run(ctx, Options{Scenario: "broadcast", Conns: 200, Msgs: 5, Rate: 50, URLs: []string{url}, InProcess: true, Quiet: true, Wait: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("Run: %v (result %+v)", err, res)
+	}
+	if res.Connected != 200 || res.Loss.Expected != 1000 || res.Loss.Delivered != 1000 || !res.Loss.OK() {
+		t.Fatalf("connected %d, loss %+v; want 200 connected and 1000 deliveries", res.Connected, res.Loss)
+	}
+	if res.Latency.Count != 1000 || len(res.FanoutMs) != 5 {
+		t.Fatalf("latency count %d, fan-outs %d; want 1000 and 5", res.Latency.Count, len(res.FanoutMs))
+	}
+}
