@@ -4,7 +4,7 @@ BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 5s
 
-.PHONY: run build test test-deps unit fuzz bench soak lint clean
+.PHONY: run build test test-deps unit full-size fuzz bench soak lint clean
 
 run: build
 	$(BIN)/roost
@@ -16,13 +16,18 @@ build:
 
 # test installs what the integration tests need (redis-server, chromium),
 # then runs every test under the race detector and each fuzz target briefly.
-test: test-deps lint unit fuzz
+test: test-deps lint unit full-size fuzz
 
 test-deps:
 	@./.ci/deps.sh
 
 unit:
 	$(GO) test -race -count=1 -timeout 8m $(PKGS)
+
+# The race detector slows these load tests tenfold, so under -race they run
+# scaled down; here they run once more at the sizes the issues name.
+full-size:
+	$(GO) test -count=1 -timeout 5m -run 'TestHeapBoundedUnderProducerFlood|TestSlowConsumerEvictedOthersReceiveInOrder|TestIdleConnectionsOwnNoGoroutine' ./hub/
 
 # Each fuzz target runs for FUZZTIME on its seed corpus and new inputs.
 fuzz:

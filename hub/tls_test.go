@@ -18,7 +18,7 @@ import (
 // TLS connections have no raw descriptor for epoll; they take the
 // goroutine-per-connection path and must behave the same on the wire.
 func TestTLSConnectionsWork(t *testing.T) {
-	h, err := hub.New(hub.Config{OutboundQueueBytes: 64 << 10})
+	h, err := hub.New(hub.Config{})
 	require.NoError(t, err)
 	srv := httptest.NewTLSServer(h)
 	defer srv.Close()
