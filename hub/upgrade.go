@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/gobwas/ws"
@@ -88,7 +89,9 @@ func (h *Hub) authenticate(r *http.Request) (Identity, error) {
 		}
 		return id, err
 	}
-	user := r.URL.Query().Get("user")
+	// Clone: the parsed query aliases the request line, which the
+	// registry would otherwise keep alive for the connection's lifetime.
+	user := strings.Clone(r.URL.Query().Get("user"))
 	if user == "" {
 		user = h.anonPrefix + strconv.FormatUint(h.anonSeq.Add(1), 10)
 	} else if !wire.ValidChannel(user) {

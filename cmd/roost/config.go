@@ -51,6 +51,7 @@ type options struct {
 	WriteTimeout            time.Duration
 	OutboundQueueBytes      int
 	FanoutWorkers           int
+	GCPercent               int
 
 	DrainRate       float64
 	ShutdownTimeout time.Duration
@@ -85,6 +86,7 @@ var sections = []section{
 	{"Limits", []string{"max-connections", "conn-rate-per-ip", "conn-burst-per-ip", "handshake-timeout", "max-header-bytes",
 		"max-message-bytes", "inbound-rate", "max-subscriptions-per-conn", "ping-interval", "idle-timeout", "write-timeout",
 		"outbound-queue-bytes", "fanout-workers"}},
+	{"Runtime", []string{"gc-percent"}},
 	{"Shutdown", []string{"drain-rate", "shutdown-timeout"}},
 	{"Cluster (Redis)", []string{"redis-url", "redis-cluster", "redis-prefix", "node-id", "presence-ttl"}},
 }
@@ -111,7 +113,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.AllowedOrigins, "allowed-origins", "", "Origins allowed to open WebSockets, comma-separated (\"*\": any); empty: any in open mode, same host in token mode")
 	fs.StringVar(&o.APIKey, "api-key", "", "key the HTTP API requires (Authorization: apikey KEY); empty: the API answers loopback clients only")
 
-	fs.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS (wss must still be terminated by a proxy, see docs/operations.md)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate file: serve HTTPS and wss (a wss connection costs two goroutines; terminate TLS at a proxy for density, see docs/operations.md)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
 	fs.StringVar(&o.TrustedProxies, "trusted-proxies", "", "proxy addresses or CIDRs whose X-Forwarded-For is believed, comma-separated")
 
@@ -128,6 +130,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 10*time.Second, "time queued output may make no progress before the connection is evicted (4008)")
 	fs.IntVar(&o.OutboundQueueBytes, "outbound-queue-bytes", 1<<20, "bytes queued for one slow connection before it is evicted (4008)")
 	fs.IntVar(&o.FanoutWorkers, "fanout-workers", 0, "goroutines writing fan-out batches (0: twice the number of CPUs)")
+	fs.IntVar(&o.GCPercent, "gc-percent", 50, "Go GC target: heap growth in percent of the live heap before a collection; lower holds more idle connections per GiB for more GC work during connect storms (0: the Go default, GOGC or 100)")
 
 	fs.Float64Var(&o.DrainRate, "drain-rate", 0, "connections per second closed with 4001 on shutdown (0: spread over --shutdown-timeout)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "time SIGTERM/SIGINT may take to drain before the rest is closed at once")
@@ -373,7 +376,7 @@ func (o *options) validate() error {
 	nonNegInt := map[string]int{
 		"max-connections": o.MaxConnections, "conn-burst-per-ip": o.ConnBurstPerIP,
 		"max-message-bytes": o.MaxMessageBytes, "max-subscriptions-per-conn": o.MaxSubscriptionsPerConn,
-		"fanout-workers": o.FanoutWorkers,
+		"fanout-workers": o.FanoutWorkers, "gc-percent": o.GCPercent,
 	}
 	positiveInt := map[string]int{"max-header-bytes": o.MaxHeaderBytes, "outbound-queue-bytes": o.OutboundQueueBytes}
 	nonNegFloat := map[string]float64{"conn-rate-per-ip": o.ConnRatePerIP, "inbound-rate": o.InboundRate, "drain-rate": o.DrainRate}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -39,6 +40,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	log := newLogger(o, stderr)
 	for _, w := range warnings {
 		log.Warn(w)
+	}
+	if o.GCPercent > 0 {
+		debug.SetGCPercent(o.GCPercent)
 	}
 
 	// Signals are caught before the socket opens so that a SIGTERM sent
