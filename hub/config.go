@@ -101,6 +101,12 @@ type Config struct {
 	// OutboundQueueFrames bounds the frames queued for one connection. Zero
 	// means 1,024.
 	OutboundQueueFrames int
+	// SendBufferBytes sets each socket's kernel send buffer (SO_SNDBUF).
+	// Zero leaves the kernel's autotuning, which on Linux may grow one
+	// socket's buffer to megabytes during a burst; a cap keeps kernel memory
+	// per connection bounded at scale, and output beyond it waits in the
+	// outbound queue, where several frames leave in one writev.
+	SendBufferBytes int
 	// WriteTimeout evicts a connection whose queued output made no progress
 	// for this long. Zero means 10s.
 	WriteTimeout time.Duration

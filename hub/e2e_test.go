@@ -51,3 +51,21 @@ func TestSubscribePublishReceive(t *testing.T) {
 	go func() { _ = h.Shutdown(ctx) }()
 	assert.Equal(t, 4001, c.closeCode())
 }
+
+// With a small kernel send buffer, a burst waits in the outbound queue and
+// leaves in writev batches; every message must still arrive, in order.
+func TestSmallSendBufferBurstArrivesInOrder(t *testing.T) {
+	h, url := startHub(t, hub.Config{SendBufferBytes: 4 << 10})
+	c := dial(t, url+"?user=burst")
+	c.sendJSON(`{"id":1,"op":"subscribe","channel":"room"}`)
+	require.Equal(t, `{"id":1,"ok":true}`, c.nextRaw())
+	for i := 0; i < 200; i++ {
+		require.NoError(t, h.Publish(context.Background(), "room", []byte(payloadOf(i))))
+	}
+	for i := 0; i < 200; i++ {
+		require.Equal(t, pushOf(i), c.nextRaw(), "message %d", i)
+	}
+	st := h.Stats()
+	assert.EqualValues(t, 200, st.Deliveries)
+	assert.Zero(t, st.Evictions)
+}

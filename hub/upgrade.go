@@ -129,6 +129,14 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 			return err
 		}
 		c.rc = rc
+		if n := h.cfg.SendBufferBytes; n > 0 {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n)
+			}); err != nil || serr != nil {
+				return errors.Join(err, serr)
+			}
+		}
 	}
 	grants := id.Channels
 	c.grants.Store(&grants)

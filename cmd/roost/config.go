@@ -52,6 +52,7 @@ type options struct {
 	OutboundQueueBytes      int
 	FanoutWorkers           int
 	GCPercent               int
+	SendBufferBytes         int
 
 	DrainRate       float64
 	ShutdownTimeout time.Duration
@@ -85,7 +86,7 @@ var sections = []section{
 	{"TLS and proxies", []string{"tls-cert", "tls-key", "trusted-proxies"}},
 	{"Limits", []string{"max-connections", "conn-rate-per-ip", "conn-burst-per-ip", "handshake-timeout", "max-header-bytes",
 		"max-message-bytes", "inbound-rate", "max-subscriptions-per-conn", "ping-interval", "idle-timeout", "write-timeout",
-		"outbound-queue-bytes", "fanout-workers"}},
+		"outbound-queue-bytes", "send-buffer-bytes", "fanout-workers"}},
 	{"Runtime", []string{"gc-percent"}},
 	{"Shutdown", []string{"drain-rate", "shutdown-timeout"}},
 	{"Cluster (Redis)", []string{"redis-url", "redis-cluster", "redis-prefix", "node-id", "presence-ttl"}},
@@ -129,6 +130,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 60*time.Second, "silence after which a connection is closed with 4012 (0: never)")
 	fs.DurationVar(&o.WriteTimeout, "write-timeout", 10*time.Second, "time queued output may make no progress before the connection is evicted (4008)")
 	fs.IntVar(&o.OutboundQueueBytes, "outbound-queue-bytes", 1<<20, "bytes queued for one slow connection before it is evicted (4008)")
+	fs.IntVar(&o.SendBufferBytes, "send-buffer-bytes", 0, "kernel send buffer per socket (SO_SNDBUF) in bytes; caps kernel memory per connection during bursts (0: kernel autotuning)")
 	fs.IntVar(&o.FanoutWorkers, "fanout-workers", 0, "goroutines writing fan-out batches (0: twice the number of CPUs)")
 	fs.IntVar(&o.GCPercent, "gc-percent", 50, "Go GC target: heap growth in percent of the live heap before a collection; lower holds more idle connections per GiB for more GC work during connect storms (0: the Go default, GOGC or 100)")
 
@@ -376,7 +378,7 @@ func (o *options) validate() error {
 	nonNegInt := map[string]int{
 		"max-connections": o.MaxConnections, "conn-burst-per-ip": o.ConnBurstPerIP,
 		"max-message-bytes": o.MaxMessageBytes, "max-subscriptions-per-conn": o.MaxSubscriptionsPerConn,
-		"fanout-workers": o.FanoutWorkers, "gc-percent": o.GCPercent,
+		"fanout-workers": o.FanoutWorkers, "gc-percent": o.GCPercent, "send-buffer-bytes": o.SendBufferBytes,
 	}
 	positiveInt := map[string]int{"max-header-bytes": o.MaxHeaderBytes, "outbound-queue-bytes": o.OutboundQueueBytes}
 	nonNegFloat := map[string]float64{"conn-rate-per-ip": o.ConnRatePerIP, "inbound-rate": o.InboundRate, "drain-rate": o.DrainRate}

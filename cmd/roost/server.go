@@ -129,6 +129,7 @@ func (s *server) hubConfig() (hub.Config, error) {
 		OutboundQueueBytes:      o.OutboundQueueBytes,
 		WriteTimeout:            o.WriteTimeout,
 		FanoutWorkers:           o.FanoutWorkers,
+		SendBufferBytes:         o.SendBufferBytes,
 		PingInterval:            never(o.PingInterval),
 		IdleTimeout:             never(o.IdleTimeout),
 		HandshakeTimeout:        o.HandshakeTimeout,
