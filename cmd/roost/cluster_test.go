@@ -54,53 +54,89 @@ func startRedis(t testing.TB) string {
 	return addr
 }
 
-// TestClusterTwoBinaries runs two roost processes joined through a real
-// Redis: a publish through node A's API reaches a client of node B, and
-// presence asked on A names B's user.
-func TestClusterTwoBinaries(t *testing.T) {
+// TestClusterThreeBinaries runs three roost processes joined through a real
+// Redis: a publish through node A's API reaches clients of B and C, a send
+// through A reaches a user connected to C, and presence and online asked on
+// A answer for the whole cluster.
+func TestClusterThreeBinaries(t *testing.T) {
 	t.Parallel()
 	redisURL := "redis://" + startRedis(t)
-	a := startRoost(t, []string{"ROOST_REDIS_URL=" + redisURL, "ROOST_NODE_ID=a"}, "--redis-prefix", "cmdtest")
-	b := startRoost(t, []string{"ROOST_REDIS_URL=" + redisURL, "ROOST_NODE_ID=b"}, "--redis-prefix", "cmdtest")
-
-	c := mustDial(t, b.wsURL("user=bea"), nil)
-	if m := command(t, c, `{"id":1,"op":"subscribe","channel":"news"}`); !m.OK {
-		t.Fatalf("subscribe on b: %+v", m)
+	var nodes []*proc
+	for _, id := range []string{"a", "b", "c"} {
+		nodes = append(nodes, startRoost(t, []string{"ROOST_REDIS_URL=" + redisURL, "ROOST_NODE_ID=" + id}, "--redis-prefix", "cmdtest"))
 	}
-	pushes := make(chan string, 100)
-	go func() {
-		for {
-			_, msg, err := c.ReadMessage()
-			if err != nil {
-				close(pushes)
-				return
-			}
-			pushes <- string(msg)
+	a := nodes[0]
+	pushes := map[string]chan string{}
+	for i, user := range []string{"bea", "cid"} {
+		c := mustDial(t, nodes[i+1].wsURL("user="+user), nil)
+		if m := command(t, c, `{"id":1,"op":"subscribe","channel":"news"}`); !m.OK {
+			t.Fatalf("subscribe as %s: %+v", user, m)
 		}
-	}()
-	// B subscribes to Redis in the background: publish until a push arrives.
+		ch := make(chan string, 100)
+		pushes[user] = ch
+		go func() {
+			defer close(ch)
+			for {
+				_, msg, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				ch <- string(msg)
+			}
+		}()
+		t.Cleanup(func() {
+			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
+		})
+	}
+	// The other nodes subscribe to Redis in the background: publish until
+	// both have a push.
+	got := map[string]bool{}
 	deadline := time.Now().Add(20 * time.Second)
-	for got := false; !got; {
+	for len(got) < 2 {
 		if time.Now().After(deadline) {
-			t.Fatal("no cross-node delivery within 20s")
+			t.Fatalf("cross-node delivery within 20s reached only %v", got)
 		}
 		if code, body := httpDo(t, "POST", a.url("/api/publish"), `{"channel":"news","data":"via redis"}`, nil); code != 200 {
 			t.Logf("publish on a: %d %s", code, body)
 		}
-		select {
-		case m, ok := <-pushes:
-			if !ok {
-				t.Fatal("b's connection ended")
+		for user, ch := range pushes {
+			select {
+			case m, ok := <-ch:
+				if !ok {
+					t.Fatalf("%s's connection ended", user)
+				}
+				if strings.Contains(m, `"via redis"`) {
+					got[user] = true
+				}
+			case <-time.After(200 * time.Millisecond):
 			}
-			got = strings.Contains(m, `"via redis"`)
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	eventually(t, 20*time.Second, "presence on a names b's user", func() bool {
+	if code, body := httpDo(t, "POST", a.url("/api/send"), `{"user":"cid","data":"direct"}`, nil); code != 200 {
+		t.Fatalf("send on a: %d %s", code, body)
+	}
+	for sent := time.After(10 * time.Second); ; {
+		select {
+		case m, ok := <-pushes["cid"]:
+			if !ok {
+				t.Fatal("cid's connection ended before the send arrived")
+			}
+			if m != `{"data":"direct"}` {
+				continue
+			}
+		case <-sent:
+			t.Fatal("a send through a did not reach the user on c within 10s")
+		}
+		break
+	}
+	eventually(t, 20*time.Second, "presence on a names the users of b and c", func() bool {
 		code, body := httpDo(t, "GET", a.url("/api/presence?channel=news"), "", nil)
-		return code == 200 && strings.Contains(body, `"bea"`)
+		return code == 200 && strings.Contains(body, `"bea"`) && strings.Contains(body, `"cid"`)
 	})
-	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
+	code, body := httpDo(t, "GET", a.url("/api/online?user=cid"), "", nil)
+	if code != 200 || !strings.Contains(body, `"online":true`) {
+		t.Fatalf("online on a for c's user: %d %s", code, body)
+	}
 }
 
 // TestClusterRedisDownAtStart checks that a node whose Redis is unreachable
