@@ -148,7 +148,14 @@ func TestHeapBoundedUnderProducerFlood(t *testing.T) {
 	}()
 	var peak uint64
 	var ms runtime.MemStats
-	for sent := 0; sent < total; sent += msgSize {
+	deadline := time.Now().Add(2 * time.Minute)
+	for sent, i := 0, 0; sent < total; sent, i = sent+msgSize, i+1 {
+		// Pace to the reading client (at most 8 messages in flight, well
+		// under its 1 MiB queue): only the stalled client may overflow.
+		for received.Load() < int64(i-8) {
+			require.True(t, time.Now().Before(deadline), "the reading client stopped receiving")
+			time.Sleep(50 * time.Microsecond)
+		}
 		require.NoError(t, h.Publish(context.Background(), "flood", payload))
 		if sent%(8<<20) == 0 {
 			runtime.ReadMemStats(&ms)

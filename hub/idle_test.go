@@ -131,6 +131,7 @@ type freezeProxy struct {
 	ln     net.Listener
 	target string
 	frozen chan struct{}
+	stop   chan struct{} // closed at cleanup: frozen pipes end
 	once   sync.Once
 }
 
@@ -138,8 +139,8 @@ func newFreezeProxy(t *testing.T, target string) *freezeProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p := &freezeProxy{ln: ln, target: target, frozen: make(chan struct{})}
-	t.Cleanup(func() { _ = ln.Close() })
+	p := &freezeProxy{ln: ln, target: target, frozen: make(chan struct{}), stop: make(chan struct{})}
+	t.Cleanup(func() { close(p.stop); _ = ln.Close() })
 	go p.serve(t)
 	return p
 }
@@ -167,7 +168,8 @@ func (p *freezeProxy) pipe(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		select {
 		case <-p.frozen:
-			<-make(chan struct{}) // hold both sockets open, forward nothing
+			<-p.stop // hold both sockets open, forward nothing, until the test ends
+			return
 		default:
 		}
 		if n > 0 {
