@@ -2,9 +2,13 @@ package hub_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -68,4 +72,74 @@ func TestSmallSendBufferBurstArrivesInOrder(t *testing.T) {
 	st := h.Stats()
 	assert.EqualValues(t, 200, st.Deliveries)
 	assert.Zero(t, st.Evictions)
+}
+
+func TestHandshakeRefusals(t *testing.T) {
+	h, url := startHub(t, hub.Config{})
+	httpURL := "http" + strings.TrimPrefix(url, "ws")
+	cases := []struct {
+		name   string
+		header http.Header
+		query  string
+		status int
+		reason string
+	}{
+		{"not an upgrade", nil, "", 400, "bad_request"},
+		{"bad user id", upgradeHeader("13"), "?user=a%20b", 400, "bad_request"},
+		{"unsupported version", upgradeHeader("8"), "", 426, "bad_request"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.Stats().HandshakeFailed[tc.reason]
+			req, err := http.NewRequest("GET", httpURL+tc.query, nil)
+			require.NoError(t, err)
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			assert.Equal(t, tc.status, resp.StatusCode, "body %s", body)
+			if tc.status == 426 {
+				assert.Equal(t, "13", resp.Header.Get("Sec-WebSocket-Version"))
+			}
+			// gobwas/ws writes its refusals itself; the hub counts them
+			// right after, so the count may trail the answer briefly.
+			eventually(t, 5*time.Second, func() bool { return h.Stats().HandshakeFailed[tc.reason] == before+1 },
+				"refusal counted once as "+tc.reason)
+		})
+	}
+	t.Run("connection limit", func(t *testing.T) {
+		// A handshake counts against the limit until its handler returns,
+		// just after the answer is written: a hub of its own keeps the
+		// cases above from racing it.
+		h, url := startHub(t, hub.Config{MaxConnections: 1})
+		dial(t, url+"?user=first")
+		_, resp, err := websocket.DefaultDialer.Dial(url+"?user=second", nil)
+		require.Error(t, err)
+		assert.Equal(t, 503, resp.StatusCode)
+		assert.EqualValues(t, 1, h.Stats().HandshakeFailed["limit"])
+	})
+}
+
+func upgradeHeader(version string) http.Header {
+	return http.Header{
+		"Upgrade":               {"websocket"},
+		"Connection":            {"Upgrade"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+		"Sec-Websocket-Version": {version},
+	}
+}
+
+func TestCallsAfterShutdownFail(t *testing.T) {
+	h, err := hub.New(hub.Config{})
+	require.NoError(t, err)
+	require.NoError(t, h.Shutdown(context.Background()))
+	ctx := context.Background()
+	assert.ErrorIs(t, h.Publish(ctx, "c", []byte(`1`)), hub.ErrClosed)
+	assert.ErrorIs(t, h.Send(ctx, "u", []byte(`1`)), hub.ErrClosed)
+	assert.ErrorIs(t, h.Disconnect(ctx, "u"), hub.ErrClosed)
+	assert.False(t, h.Ready())
+	assert.NoError(t, h.Shutdown(ctx), "Shutdown is idempotent")
 }

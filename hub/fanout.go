@@ -109,6 +109,9 @@ func (h *Hub) sendLocal(user string, data []byte) {
 // Disconnect closes every connection of user with 4502, on this node and,
 // with a Broker, on the others.
 func (h *Hub) Disconnect(ctx context.Context, user string) error {
+	if !h.accepting() {
+		return ErrClosed
+	}
 	h.disconnectLocal(user)
 	if h.cfg.Broker != nil {
 		if err := h.cfg.Broker.Disconnect(ctx, user); err != nil {

@@ -49,8 +49,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e = &Error{Code: http.StatusUnauthorized, Message: "unauthorized"}
 		}
 		reason := hsUnauthorized
-		if e.Code == http.StatusForbidden {
+		switch e.Code {
+		case http.StatusForbidden:
 			reason = hsForbidden
+		case http.StatusBadRequest:
+			reason = hsBadRequest
 		}
 		h.refuse(w, reason, e.Code, e.Message)
 		return
