@@ -377,49 +377,46 @@ func (r *Registry[T]) RangeShard(i int, fn func(c *Conn[T]) bool) {
 // returns false. Each shard is copied under its lock and fn runs with no lock
 // held; channels changed meanwhile may be seen in either state.
 func (r *Registry[T]) RangeChannels(fn func(channel string, members int) bool) {
-	type entry struct {
-		name string
-		n    int
-	}
-	var buf []entry
-	for i := range r.shards {
-		s := &r.shards[i]
-		buf = buf[:0]
-		s.mu.Lock()
+	r.rangeCounts(func(s *shard[T], buf []nameCount) []nameCount {
 		if t := s.chans.Load(); t != nil {
 			for j := range t.slots {
 				if ch := t.slots[j].Load(); ch != nil && ch != r.tomb {
-					buf = append(buf, entry{ch.name, ch.n})
+					buf = append(buf, nameCount{ch.name, ch.n})
 				}
 			}
 		}
-		s.mu.Unlock()
-		for _, e := range buf {
-			if !fn(e.name, e.n) {
-				return
-			}
-		}
-	}
+		return buf
+	}, fn)
 }
 
 // RangeUsers calls fn with each online user and its connection count until
 // fn returns false, with the same consistency as RangeChannels.
 func (r *Registry[T]) RangeUsers(fn func(user string, conns int) bool) {
-	type entry struct {
-		user string
-		n    int
-	}
-	var buf []entry
+	r.rangeCounts(func(s *shard[T], buf []nameCount) []nameCount {
+		for u, list := range s.users {
+			buf = append(buf, nameCount{u, len(list)})
+		}
+		return buf
+	}, fn)
+}
+
+// nameCount is one entry RangeChannels or RangeUsers reports.
+type nameCount struct {
+	name string
+	n    int
+}
+
+// rangeCounts copies each shard's entries with collect while holding that
+// shard's lock, then calls fn on them with no lock held.
+func (r *Registry[T]) rangeCounts(collect func(s *shard[T], buf []nameCount) []nameCount, fn func(string, int) bool) {
+	var buf []nameCount
 	for i := range r.shards {
 		s := &r.shards[i]
-		buf = buf[:0]
 		s.mu.Lock()
-		for u, list := range s.users {
-			buf = append(buf, entry{u, len(list)})
-		}
+		buf = collect(s, buf[:0])
 		s.mu.Unlock()
 		for _, e := range buf {
-			if !fn(e.user, e.n) {
+			if !fn(e.name, e.n) {
 				return
 			}
 		}
