@@ -74,6 +74,7 @@ func TestClusterThreeBinaries(t *testing.T) {
 		}
 		ch := make(chan string, 100)
 		pushes[user] = ch
+		_ = c.SetReadDeadline(time.Time{}) // command left one; this reader waits as long as the test does
 		go func() {
 			defer close(ch)
 			for {
