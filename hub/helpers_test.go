@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -105,4 +106,9 @@ func eventually(tb testing.TB, d time.Duration, cond func() bool, msg string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// dialErr dials without failing the test, for refusals.
+func dialErr(url string) (*websocket.Conn, *http.Response, error) {
+	return websocket.DefaultDialer.Dial(url, nil)
 }
