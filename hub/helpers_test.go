@@ -112,3 +112,5 @@ func eventually(tb testing.TB, d time.Duration, cond func() bool, msg string) {
 func dialErr(url string) (*websocket.Conn, *http.Response, error) {
 	return websocket.DefaultDialer.Dial(url, nil)
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,7 +133,10 @@ func (c *conn) subscribe(channel string) error {
 	if err := c.authorizeSubscribe(channel); err != nil {
 		return err
 	}
-	if max := c.h.cfg.MaxSubscriptionsPerConn; max > 0 && c.entry.NumChannels() >= max {
+	// At the limit only a channel already joined may be subscribed again
+	// (subscribe is idempotent); the membership scan runs only there.
+	if max := c.h.cfg.MaxSubscriptionsPerConn; max > 0 && c.entry.NumChannels() >= max &&
+		!slices.Contains(c.entry.Channels(), channel) {
 		return &Error{Code: 429, Message: "too many subscriptions on this connection"}
 	}
 	return c.h.join(c.entry, channel)
