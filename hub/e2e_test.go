@@ -143,3 +143,34 @@ func TestCallsAfterShutdownFail(t *testing.T) {
 	assert.False(t, h.Ready())
 	assert.NoError(t, h.Shutdown(ctx), "Shutdown is idempotent")
 }
+
+func TestExcludeSelfSkipsThePublishersConnections(t *testing.T) {
+	_, url := startHub(t, hub.Config{})
+	me, meToo, other := dial(t, url+"?user=me"), dial(t, url+"?user=me"), dial(t, url+"?user=other")
+	for _, c := range []*client{me, meToo, other} {
+		c.sendJSON(`{"id":1,"op":"subscribe","channel":"room"}`)
+		require.Equal(t, `{"id":1,"ok":true}`, c.nextRaw())
+	}
+	me.sendJSON(`{"id":2,"op":"publish","channel":"room","data":"quiet","exclude_self":true}`)
+	assert.Equal(t, `{"id":2,"ok":true}`, me.nextRaw())
+	assert.Equal(t, `{"channel":"room","data":"quiet"}`, other.nextRaw())
+	// The next message proves the first never reached the user's connections.
+	me.sendJSON(`{"id":3,"op":"publish","channel":"room","data":"loud"}`)
+	assert.ElementsMatch(t, []string{`{"id":3,"ok":true}`, `{"channel":"room","data":"loud"}`}, []string{me.nextRaw(), me.nextRaw()})
+	assert.Equal(t, `{"channel":"room","data":"loud"}`, meToo.nextRaw())
+}
+
+func TestServerSideSubscribe(t *testing.T) {
+	ids := make(chan uint64, 1)
+	h, url := startHub(t, hub.Config{OnConnect: func(c hub.ConnInfo) { ids <- c.ID }})
+	c := dial(t, url+"?user=srv")
+	id := <-ids
+	require.NoError(t, h.Subscribe(id, "pushed"))
+	require.NoError(t, h.Publish(context.Background(), "pushed", []byte(`1`)))
+	assert.Equal(t, `{"channel":"pushed","data":1}`, c.nextRaw())
+	require.NoError(t, h.Unsubscribe(id, "pushed"))
+	assert.EqualValues(t, 0, h.Stats().Subscriptions)
+	assert.ErrorIs(t, h.Subscribe(id+1000, "pushed"), hub.ErrNotFound)
+	assert.ErrorIs(t, h.Subscribe(id, "bad channel"), hub.ErrBadChannel)
+	assert.ErrorIs(t, h.Publish(context.Background(), "pushed", []byte(`{bad`)), hub.ErrBadData)
+}
