@@ -96,7 +96,7 @@ type Config struct {
 
 	// OutboundQueueBytes bounds the bytes queued for one connection that the
 	// kernel has not taken yet; past it the connection is evicted with 4008.
-	// Zero means 1 MiB.
+	// Zero means 1 MiB; at most 1 GiB.
 	OutboundQueueBytes int
 	// OutboundQueueFrames bounds the frames queued for one connection. Zero
 	// means 1,024.

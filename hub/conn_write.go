@@ -54,14 +54,14 @@ func (c *conn) enqueueLocked(frame []byte, s *ioScratch) (int, error) {
 	h := c.h
 	if c.stream != nil {
 		if len(c.out) > 0 && c.state == stateOpen &&
-			(c.outBytes+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
+			(int(c.outBytes)+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
 			return sentOverflow, nil
 		}
 		if len(c.out) == 0 {
 			c.stalledSince.Store(time.Now().UnixNano())
 		}
 		c.out = append(c.out, frame)
-		c.outBytes += len(frame)
+		c.outBytes += int32(len(frame))
 		c.streamWakeLocked()
 		return sentOK, nil
 	}
@@ -77,11 +77,11 @@ func (c *conn) enqueueLocked(frame []byte, s *ioScratch) (int, error) {
 		c.stalledSince.Store(time.Now().UnixNano())
 		c.armWriteLocked()
 	} else if c.state == stateOpen &&
-		(c.outBytes+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
+		(int(c.outBytes)+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
 		return sentOverflow, nil
 	}
 	c.out = append(c.out, frame)
-	c.outBytes += len(frame)
+	c.outBytes += int32(len(frame))
 	return sentOK, nil
 }
 
@@ -156,11 +156,11 @@ func (c *conn) flush(s *ioScratch) {
 
 // advanceLocked drops n written bytes from the head of the queue.
 func (c *conn) advanceLocked(n int) {
-	c.outBytes -= n
+	c.outBytes -= int32(n)
 	for n > 0 && len(c.out) > 0 {
-		rest := len(c.out[0]) - c.outOff
+		rest := len(c.out[0]) - int(c.outOff)
 		if n < rest {
-			c.outOff += n
+			c.outOff += int32(n)
 			return
 		}
 		n -= rest

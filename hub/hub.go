@@ -25,12 +25,14 @@ const (
 	defaultInboundRate         = 100
 	defaultOutboundQueueBytes  = 1 << 20
 	defaultOutboundQueueFrames = 1024
-	defaultWriteTimeout        = 10 * time.Second
-	defaultFanoutBatch         = 256
-	defaultPingInterval        = 25 * time.Second
-	defaultIdleTimeout         = 60 * time.Second
-	defaultHandshakeTimeout    = 10 * time.Second
-	defaultExpiryGrace         = 30 * time.Second
+	// maxOutboundQueueBytes keeps a queue's byte count in conn's int32.
+	maxOutboundQueueBytes   = 1 << 30
+	defaultWriteTimeout     = 10 * time.Second
+	defaultFanoutBatch      = 256
+	defaultPingInterval     = 25 * time.Second
+	defaultIdleTimeout      = 60 * time.Second
+	defaultHandshakeTimeout = 10 * time.Second
+	defaultExpiryGrace      = 30 * time.Second
 	// closeHandshakeTimeout bounds how long a connection that was sent a
 	// close frame waits for the client's close frame before its socket is
 	// closed anyway (RFC 6455 section 7.1.1 lets the server close first).
@@ -67,7 +69,7 @@ type Hub struct {
 	// the client's answer; they have left the registry, so the sweeper
 	// finds them here to enforce the close-handshake timeout.
 	closingMu sync.Mutex
-	closing   map[*conn]struct{}
+	closing   map[*conn]int64 // conn -> close-handshake deadline (unix nanos)
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -116,7 +118,7 @@ func New(cfg Config) (*Hub, error) {
 		reg:         shard.New[*conn](),
 		stop:        make(chan struct{}),
 		presenceSem: make(chan struct{}, 64),
-		closing:     make(map[*conn]struct{}),
+		closing:     make(map[*conn]int64),
 	}
 	var b [6]byte
 	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
@@ -163,6 +165,7 @@ func withDefaults(c Config) Config {
 	if c.OutboundQueueBytes <= 0 {
 		c.OutboundQueueBytes = defaultOutboundQueueBytes
 	}
+	c.OutboundQueueBytes = min(c.OutboundQueueBytes, maxOutboundQueueBytes)
 	if c.OutboundQueueFrames <= 0 {
 		c.OutboundQueueFrames = defaultOutboundQueueFrames
 	}

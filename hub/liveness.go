@@ -70,13 +70,14 @@ func (h *Hub) check(e *shard.Conn[*conn], now int64, s *ioScratch) {
 	}
 }
 
-// trackClosing adds c to, or removes it from, the set of connections in a
-// close handshake. Callers hold c.mu (lock order: conn.mu, then
+// trackClosing adds c, with the deadline of its close handshake (unix
+// nanos), to the set of connections in a close handshake, or removes it when
+// deadline is 0. Callers hold c.mu (lock order: conn.mu, then
 // Hub.closingMu), so adding and removing one conn cannot be reordered.
-func (h *Hub) trackClosing(c *conn, add bool) {
+func (h *Hub) trackClosing(c *conn, deadline int64) {
 	h.closingMu.Lock()
-	if add {
-		h.closing[c] = struct{}{}
+	if deadline != 0 {
+		h.closing[c] = deadline
 	} else {
 		delete(h.closing, c)
 	}
@@ -88,8 +89,8 @@ func (h *Hub) trackClosing(c *conn, add bool) {
 func (h *Hub) expireClosing(now int64) {
 	var due []*conn
 	h.closingMu.Lock()
-	for c := range h.closing {
-		if now == 0 || now > c.closeBy.Load() {
+	for c, deadline := range h.closing {
+		if now == 0 || now > deadline {
 			due = append(due, c)
 		}
 	}

@@ -70,9 +70,9 @@ func (c *conn) allowInbound() bool {
 	now := time.Now().UnixNano()
 	burst := float64(cfg.InboundBurst)
 	if c.rlLast == 0 {
-		c.rlTokens = burst
+		c.rlTokens = float32(burst)
 	} else {
-		c.rlTokens = min(burst, c.rlTokens+float64(now-c.rlLast)*cfg.InboundRate/1e9)
+		c.rlTokens = float32(min(burst, float64(c.rlTokens)+float64(now-c.rlLast)*cfg.InboundRate/1e9))
 	}
 	c.rlLast = now
 	if c.rlTokens >= 1 {

@@ -141,8 +141,12 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 			}
 		}
 	}
-	grants := id.Channels
-	c.grants.Store(&grants)
+	if len(id.Channels) == 1 && &id.Channels[0] == &openGrants[0] {
+		c.grants.Store(&openGrants) // open mode: one shared slice, no allocation
+	} else {
+		grants := id.Channels
+		c.grants.Store(&grants)
+	}
 	if !id.ExpiresAt.IsZero() {
 		c.expiresAt.Store(id.ExpiresAt.UnixNano())
 	}

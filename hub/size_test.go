@@ -1,0 +1,15 @@
+package hub
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestConnFitsSizeClass keeps the per-connection struct in the 224-byte
+// allocation class: a field added carelessly costs 32 bytes a connection,
+// 32 MB at a million.
+func TestConnFitsSizeClass(t *testing.T) {
+	if got := unsafe.Sizeof(conn{}); got > 224 {
+		t.Fatalf("conn is %d bytes; keep it within 224 (pack new fields or move rare ones out)", got)
+	}
+}
