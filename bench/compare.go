@@ -64,6 +64,7 @@ func metricsFor(scenario string) []metric {
 			p99, p50,
 			{"deliveries per second in a fan-out", "1/s", func(r *Result) (float64, bool) { return r.DeliveriesPerS, r.DeliveriesPerS > 0 }},
 			rss,
+			{"harness CPU per 1,000 deliveries", "ms", func(r *Result) (float64, bool) { return r.HarnessCPUMsPer1000, r.HarnessCPUMsPer1000 > 0 }},
 		}
 	default:
 		return []metric{p50, p99,

@@ -107,6 +107,7 @@ type tally struct {
 type connTally struct {
 	channel int32
 	tracked bool    // false for connections excluded from loss accounting
+	remote  bool    // connected to another node than the one publishes go to
 	counts  []uint8 // arrivals per sequence, saturating at 255
 	extra   int64   // arrivals outside the channel or with an absurd sequence
 }
@@ -114,8 +115,9 @@ type connTally struct {
 type tallyShard struct {
 	mu      sync.Mutex
 	hist    *hdrhistogram.Histogram
-	lastLat map[int32][]int64 // channel -> seq -> largest latency seen, ns
-	good    int64             // first arrivals of tracked pairs
+	remote  *hdrhistogram.Histogram // latency of remote connections; nil until markRemote
+	lastLat map[int32][]int64       // channel -> seq -> largest latency seen, ns
+	good    int64                   // first arrivals of tracked pairs
 	_       [64]byte
 }
 
@@ -144,6 +146,18 @@ func (t *tally) untrack(i int) {
 	s.mu.Unlock()
 }
 
+// markRemote says connection i is on another node than the publishing one,
+// so its deliveries also count in the cross-node histogram.
+func (t *tally) markRemote(i int) {
+	s := &t.shards[i%numShards]
+	s.mu.Lock()
+	t.conns[i].remote = true
+	if s.remote == nil {
+		s.remote = newHistogram()
+	}
+	s.mu.Unlock()
+}
+
 // record notes that connection i received message seq of channel ch, sent at
 // sent and received at recv (unix nanoseconds).
 func (t *tally) record(i int, ch int32, seq, sent, recv int64) {
@@ -153,6 +167,9 @@ func (t *tally) record(i int, ch int32, seq, sent, recv int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	recordMicros(s.hist, lat)
+	if c.remote {
+		recordMicros(s.remote, lat)
+	}
 	if ch != c.channel || seq < 0 || seq >= maxSeq {
 		c.extra++
 		return
@@ -241,6 +258,24 @@ func (t *tally) histogram() *hdrhistogram.Histogram {
 		s := &t.shards[i]
 		s.mu.Lock()
 		h.Merge(s.hist)
+		s.mu.Unlock()
+	}
+	return h
+}
+
+// remoteHistogram merges the shards' cross-node latency histograms; nil
+// when no connection is remote.
+func (t *tally) remoteHistogram() *hdrhistogram.Histogram {
+	var h *hdrhistogram.Histogram
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		if s.remote != nil {
+			if h == nil {
+				h = newHistogram()
+			}
+			h.Merge(s.remote)
+		}
 		s.mu.Unlock()
 	}
 	return h

@@ -87,6 +87,14 @@ type Options struct {
 	PerWorker int
 	// InProcess runs workers as goroutines instead of child processes.
 	InProcess bool
+	// Reader is how workers read their connections: ReaderEpoll (a few
+	// epoll loops per worker) or ReaderGoroutine (a goroutine per
+	// connection, the design the harness had first). Empty means
+	// ReaderEpoll, which falls back to goroutines off Linux.
+	Reader string
+	// Readers is how many epoll loops each worker runs. Zero means the
+	// worker's GOMAXPROCS.
+	Readers int
 	// Exec builds the command that runs this program in a role ("worker",
 	// "baseline") with args. Nil runs os.Executable() with the role as its
 	// first argument, which is what cmd/roost-bench understands.
@@ -145,6 +153,12 @@ func (o *Options) normalize() error {
 		if err := neg(c.n, c.v); err != nil {
 			return err
 		}
+	}
+	if o.Reader != "" && o.Reader != ReaderEpoll && o.Reader != ReaderGoroutine {
+		return fmt.Errorf("%w: %q", errReader, o.Reader)
+	}
+	if o.Readers < 0 {
+		return fmt.Errorf("%w: --readers must not be negative", errOption)
 	}
 	if o.SlowShare < 0 || o.SlowShare >= 1 {
 		return fmt.Errorf("%w: --slow-share must be in [0, 1)", errOption)

@@ -7,13 +7,13 @@ import (
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
-	"golang.org/x/sys/unix"
 )
 
-// isTerminal reports whether f is a terminal.
+// isTerminal reports whether f is a character device (a terminal, in
+// practice); a portable test, where a termios ioctl differs per system.
 func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // progressUI draws mpb bars on a terminal; otherwise (or quiet) its bars do

@@ -3,8 +3,10 @@ package bench
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -98,6 +100,7 @@ func (g *goroutineReader) loop(i int, c *wsConn) {
 			g.conns[i] = nil
 			g.mu.Unlock()
 			if !ours {
+				c.nc.Close()
 				g.sink.ended(i, err)
 			}
 			return
@@ -168,10 +171,13 @@ func frameHeader(b []byte) (fin bool, op ws.OpCode, hl int, n int, err error) {
 	return b0&0x80 != 0, ws.OpCode(b0 & 0x0f), hl, hl + int(l), nil
 }
 
-// frameControl answers the control frames a frameReader meets.
-type frameControl interface {
-	// ping is called with a ping's payload; the answer is a pong with the
-	// same payload (RFC 6455 section 5.5.3).
+// frameHandler takes what a frameReader finds; p is valid during the call
+// only.
+type frameHandler interface {
+	// data receives a complete data message.
+	data(p []byte)
+	// ping receives a ping's payload; the answer is a pong with the same
+	// payload (RFC 6455 section 5.5.3).
 	ping(p []byte) error
 }
 
@@ -185,28 +191,65 @@ type frameReader struct {
 }
 
 // feed parses data, which follows whatever an earlier feed left incomplete,
-// calling msg for each complete data message (p valid during the call only)
-// and ctl for pings. A close frame ends parsing with *closeError; protocol
-// errors end it with errProtocol or errFrameLarge.
-func (f *frameReader) feed(data []byte, ctl frameControl, msg func(p []byte)) error {
-	if len(f.pend) > 0 {
-		f.pend = append(f.pend, data...)
-		data = f.pend
-	}
-	for {
-		fin, op, hl, n, err := frameHeader(data)
+// handing h each complete data message and each ping. A close frame ends
+// parsing with *closeError; protocol errors end it with errProtocol or
+// errFrameLarge. Complete frames are parsed where they lie in data; only a
+// frame split across reads is copied, and only its own bytes.
+func (f *frameReader) feed(data []byte, h frameHandler) error {
+	var spare []byte // a completed pend's array, reused for the new tail
+	for len(f.pend) > 0 {
+		_, _, _, n, err := frameHeader(f.pend)
 		if err != nil {
 			return err
 		}
-		if n == 0 || len(data) < n {
+		if n > 0 && len(f.pend) == n {
+			if _, err := f.frames(f.pend, h); err != nil {
+				return err
+			}
+			spare, f.pend = f.pend[:0], nil
 			break
+		}
+		if len(data) == 0 {
+			return nil // data used up inside the carried frame
+		}
+		want := n
+		if n == 0 {
+			want = len(f.pend) + 1 // a byte at a time until the header is whole
+		}
+		k := min(len(data), want-len(f.pend))
+		f.pend = append(f.pend, data[:k]...)
+		data = data[k:]
+	}
+	rest, err := f.frames(data, h)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		if cap(spare) < len(rest) {
+			spare = make([]byte, 0, max(len(rest), 256))
+		}
+		f.pend = append(spare[:0], rest...)
+	}
+	return nil
+}
+
+// frames parses the complete frames at the start of data and returns what
+// follows them (an incomplete frame, or nothing).
+func (f *frameReader) frames(data []byte, h frameHandler) ([]byte, error) {
+	for {
+		fin, op, hl, n, err := frameHeader(data)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 || len(data) < n {
+			return data, nil
 		}
 		p := data[hl:n]
 		data = data[n:]
 		switch op {
 		case ws.OpPing:
-			if err := ctl.ping(p); err != nil {
-				return err
+			if err := h.ping(p); err != nil {
+				return nil, err
 			}
 		case ws.OpPong:
 		case ws.OpClose:
@@ -214,46 +257,35 @@ func (f *frameReader) feed(data []byte, ctl frameControl, msg func(p []byte)) er
 			if len(p) >= 2 {
 				code = binary.BigEndian.Uint16(p)
 			}
-			return &closeError{code}
+			return nil, &closeError{code}
 		case ws.OpText, ws.OpBinary:
 			if f.frag != nil {
-				return errProtocol // a new message inside a fragmented one
+				return nil, errProtocol // a new message inside a fragmented one
 			}
 			if fin {
-				msg(p)
+				h.data(p)
 			} else {
 				f.frag = append(make([]byte, 0, 2*len(p)), p...)
 			}
 		case ws.OpContinuation:
 			if f.frag == nil {
-				return errProtocol
+				return nil, errProtocol
 			}
 			f.frag = append(f.frag, p...)
 			if fin {
 				m := f.frag
 				f.frag = nil
-				msg(m)
+				h.data(m)
 			}
 		default:
-			return errProtocol
+			return nil, errProtocol
 		}
 	}
-	f.keep(data)
-	return nil
 }
 
-// keep carries the incomplete tail of a read over to the next feed.
-func (f *frameReader) keep(rest []byte) {
-	switch {
-	case len(rest) == 0:
-		f.pend = nil
-	case f.pend != nil && cap(f.pend) >= len(rest):
-		// rest may be a suffix of pend itself; copy moves it down safely.
-		f.pend = f.pend[:copy(f.pend[:len(rest)], rest)]
-	default:
-		f.pend = append(make([]byte, 0, max(len(rest), 256)), rest...)
-	}
-}
+func nowNanos() int64 { return time.Now().UnixNano() }
+
+func isEOF(err error) bool { return errors.Is(err, io.EOF) }
 
 // closeKey is the close_codes key for how a connection ended.
 func closeKey(err error) string {

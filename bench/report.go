@@ -30,6 +30,12 @@ func WriteTable(w io.Writer, r *Result, color bool) error {
 	if r.Msgs > 0 {
 		row("messages", "%d of %d bytes over %d channel(s), %d publish errors", r.Msgs, r.Size, r.Channels, r.PublishErrors)
 		row("latency", "%s", fmtPct(r.Latency))
+		if r.RemoteLatency.Count > 0 {
+			row("cross-node latency", "%s", fmtPct(r.RemoteLatency))
+		}
+		if r.RedisCommandsPerMsg >= 0 && r.RedisCommands != nil {
+			row("redis", "%.2f commands and %.3f ms CPU per published message %s", r.RedisCommandsPerMsg, r.RedisCPUMsPerMsg, fmtCounts(r.RedisCommands))
+		}
 		if len(r.FanoutMs) > 0 {
 			row("fan-out completion", "median %.1f ms, max %.1f ms (%.0f deliveries/s)", r.FanoutMedianMs, r.FanoutMaxMs, r.DeliveriesPerS)
 		} else {
@@ -53,6 +59,9 @@ func WriteTable(w io.Writer, r *Result, color bool) error {
 	if s.Goroutines >= 0 {
 		row("server goroutines", "%.0f before, %.0f connected", s.GoroutinesIdle, s.Goroutines)
 	}
+	if s.SlabPerConn >= 0 {
+		row("kernel slab", "%s connected, %s per connection (both ends)", fmtBytes(float64(s.SlabConnected)), fmtBytes(s.SlabPerConn))
+	}
 	if s.SockMemPerConn >= 0 {
 		row("kernel socket memory", "%s per connection (both ends)", fmtBytes(s.SockMemPerConn))
 	}
@@ -64,6 +73,9 @@ func WriteTable(w io.Writer, r *Result, color bool) error {
 	}
 	if s.Evictions > 0 {
 		row("server evictions", "%.0f", s.Evictions)
+	}
+	if r.HarnessCPUMs > 0 {
+		row("harness CPU", "%.0f ms, %.2f ms per 1,000 deliveries (%s reader, workers only)", r.HarnessCPUMs, r.HarnessCPUMsPer1000, r.Reader)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -128,4 +140,18 @@ func fmtBytes(b float64) string {
 	default:
 		return fmt.Sprintf("%.0f B", b)
 	}
+}
+
+// fmtCounts prints per-command counts, largest first.
+func fmtCounts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return m[keys[i]] > m[keys[j]] || (m[keys[i]] == m[keys[j]] && keys[i] < keys[j]) })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, m[k]))
+	}
+	return "(" + strings.Join(parts, " ") + ")"
 }

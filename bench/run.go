@@ -45,6 +45,15 @@ type Result struct {
 	Handshake      Percentiles `json:"handshake"`    // connect + upgrade + subscribe
 
 	Latency Percentiles `json:"latency"` // publish (payload timestamp) to delivery
+	// RemoteLatency is Latency for the connections on other nodes than the
+	// one publishes go to: cross-node delivery (empty with one node).
+	RemoteLatency Percentiles `json:"remote_latency"`
+	// Redis figures over the publish phase, when the run spawned a cluster:
+	// commands (INFO commandstats calls, INFO itself excluded) and Redis CPU
+	// (used_cpu_user+sys) per published message; -1 when not measured.
+	RedisCommands       map[string]int64 `json:"redis_commands,omitempty"`
+	RedisCommandsPerMsg float64          `json:"redis_commands_per_msg"`
+	RedisCPUMsPerMsg    float64          `json:"redis_cpu_ms_per_msg"`
 	// FanoutMs is, per message, the time from publish to its last delivery.
 	FanoutMs       []float64      `json:"fanout_ms,omitempty"`
 	FanoutMedianMs float64        `json:"fanout_median_ms"`
@@ -60,6 +69,12 @@ type Result struct {
 	ChurnHandshake Percentiles `json:"churn_handshake"`
 
 	ServerSide ServerFigures `json:"server_side"`
+	// HarnessCPUMs is the worker processes' own CPU (utime+stime) over the
+	// publish phase, and HarnessCPUMsPer1000 that per 1,000 deliveries; 0
+	// when workers run in-process. Reader says how the workers read.
+	HarnessCPUMs        float64 `json:"harness_cpu_ms"`
+	HarnessCPUMsPer1000 float64 `json:"harness_cpu_ms_per_1000_deliveries"`
+	Reader              string  `json:"reader"`
 
 	hist *hdrhistogram.Histogram // merged latency, for plots
 }
@@ -78,7 +93,13 @@ type ServerFigures struct {
 	CPUMs          float64 `json:"cpu_ms"`           // during the publish phase
 	CPUMsPer1000   float64 `json:"cpu_ms_per_1000_deliveries"`
 	SockMemPerConn float64 `json:"kernel_sock_mem_per_conn"` // /proc/net/sockstat growth, both ends
-	Evictions      float64 `json:"evictions"`
+	// SlabPerConn is the growth of the kernel's slab memory (/proc/meminfo
+	// Slab: socket structures, TCP state, epoll items, dentries) per
+	// connection, both ends of loopback and anything else the machine did
+	// meanwhile; SlabConnected is Slab once connected. -1: not measured.
+	SlabPerConn   float64 `json:"kernel_slab_per_conn"`
+	SlabConnected int64   `json:"kernel_slab_connected"`
+	Evictions     float64 `json:"evictions"`
 }
 
 // Run performs one scenario: it starts servers if asked, spreads the
@@ -95,8 +116,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Quiet {
 		log = io.Discard
 	}
-	res := &Result{Scenario: o.Scenario, Nodes: o.Nodes, Conns: o.Conns, Channels: o.Channels, Msgs: o.Msgs, Size: o.Size, Started: time.Now().UTC(), LoadAvg: loadAvg()}
+	res := &Result{Scenario: o.Scenario, Nodes: o.Nodes, Conns: o.Conns, Channels: o.Channels, Msgs: o.Msgs, Size: o.Size, Started: time.Now().UTC(), LoadAvg: loadAvg(), Reader: o.Reader}
+	if res.Reader == "" {
+		res.Reader = ReaderEpoll
+	}
 	urls, pids := o.URLs, o.ServerPIDs
+	var redisAddr string
 	res.Server = o.Spawn
 	if o.Spawn != "" {
 		fmt.Fprintf(log, "starting %d %s node(s)\n", o.Nodes, o.Spawn)
@@ -110,11 +135,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			urls = append(urls, "ws://"+n.addr+o.WSPath)
 		}
 		pids = srv.pids()
+		if srv.redis != nil {
+			redisAddr = srv.redis.addr
+		}
 	} else {
 		res.Server = urls[0]
 	}
 	res.ServerSide.PIDs = pids
-	r := &runner{o: &o, log: log, res: res, urls: urls, pids: pids, http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
+	r := &runner{o: &o, log: log, res: res, urls: urls, pids: pids, redisAddr: redisAddr, http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}}
 	defer r.http.CloseIdleConnections()
 	if err := r.run(ctx); err != nil {
 		return res, err
@@ -127,14 +155,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // runner carries one run's state.
 type runner struct {
-	o       *Options
-	log     io.Writer
-	res     *Result
-	urls    []string
-	pids    []int
-	http    *http.Client
-	workers []*workerHandle
-	ui      *progressUI
+	o    *Options
+	log  io.Writer
+	res  *Result
+	urls []string
+	pids []int
+	// redisAddr is the spawned cluster's redis-server, for its command
+	// counts; empty otherwise.
+	redisAddr string
+	http      *http.Client
+	workers   []*workerHandle
+	ui        *progressUI
 }
 
 // sample reads /proc for the servers, if their PIDs are known.
@@ -180,6 +211,7 @@ func (r *runner) run(ctx context.Context) error {
 	before, haveProc := r.sample()
 	statsBefore := r.stats(ctx)
 	sockBefore := sockstatMem()
+	slabBefore := meminfoBytes("Slab")
 
 	sources, err := parseSources(o.Sources)
 	if err != nil {
@@ -218,7 +250,7 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		r.workers = append(r.workers, w)
 		plan := &Plan{Worker: i, URLs: r.urls, First: first, Channels: channels, Assign: assign[first:last], Sources: sources,
-			Dials: o.Dials, ChurnRate: o.ChurnRate / float64(nw)}
+			Dials: o.Dials, ChurnRate: o.ChurnRate / float64(nw), Reader: o.Reader, Readers: o.Readers}
 		if o.ConnectRate > 0 {
 			plan.ConnectRate = o.ConnectRate / float64(nw)
 		}
@@ -296,9 +328,21 @@ func (r *runner) run(ctx context.Context) error {
 	if sockAfter := sockstatMem(); sockBefore >= 0 && sockAfter >= 0 && res.Connected > 0 {
 		sf.SockMemPerConn = float64(sockAfter-sockBefore) / float64(res.Connected)
 	}
+	sf.SlabPerConn, sf.SlabConnected = -1, meminfoBytes("Slab")
+	if slabBefore >= 0 && sf.SlabConnected >= 0 && res.Connected > 0 {
+		sf.SlabPerConn = float64(sf.SlabConnected-slabBefore) / float64(res.Connected)
+	}
 
 	// Publish, then let the workers count what arrived.
 	cpu0, _ := r.sample()
+	harness0, haveHarness := r.workerCPU()
+	var redis0 redisFigures
+	haveRedis := false
+	if r.redisAddr != "" && o.Msgs > 0 {
+		var err error
+		redis0, err = readRedis(r.redisAddr)
+		haveRedis = err == nil
+	}
 	pubStart := time.Now()
 	published, perr := r.publish(ctx, channels)
 	res.PublishErrors = perr
@@ -309,7 +353,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	deliverBar := r.ui.bar("deliver", 0)
 	delivered := make([]int64, nw)
-	var latencies, churnHS []*hdrhistogram.Snapshot
+	var latencies, remote, churnHS []*hdrhistogram.Snapshot
 	completion := map[int32][]int64{}
 	res.CloseCodes = map[string]int{}
 	for i, w := range r.workers {
@@ -323,6 +367,9 @@ func (r *runner) run(ctx context.Context) error {
 		wr := rep.Report
 		res.Loss.Add(wr.Loss)
 		latencies = append(latencies, wr.Latency)
+		if wr.RemoteLatency != nil {
+			remote = append(remote, wr.RemoteLatency)
+		}
 		for ch, c := range wr.Completion {
 			completion[ch] = mergeMax(completion[ch], c)
 		}
@@ -337,6 +384,16 @@ func (r *runner) run(ctx context.Context) error {
 	phase := time.Since(pubStart)
 	deliverBar.set(res.Loss.Delivered)
 	cpu1, _ := r.sample()
+	harness1, _ := r.workerCPU()
+	res.RedisCommandsPerMsg, res.RedisCPUMsPerMsg = -1, -1
+	if haveRedis {
+		if redis1, err := readRedis(r.redisAddr); err == nil && sum64(published) > 0 {
+			var total int64
+			res.RedisCommands, total = redisDelta(redis0, redis1)
+			res.RedisCommandsPerMsg = float64(total) / float64(sum64(published))
+			res.RedisCPUMsPerMsg = (redis1.cpu - redis0.cpu) * 1000 / float64(sum64(published))
+		}
+	}
 	statsEnd := r.stats(ctx)
 	r.ui.stop()
 
@@ -349,6 +406,11 @@ func (r *runner) run(ctx context.Context) error {
 		res.ChurnHandshake = percentiles(ch)
 	}
 	res.Latency = percentiles(h)
+	if len(remote) > 0 {
+		if rh, err := mergeSnapshots(remote); err == nil {
+			res.RemoteLatency = percentiles(rh)
+		}
+	}
 	for ch := range int32(len(channels)) {
 		for s, ns := range completion[ch] {
 			if int64(s) < published[ch] && ns > 0 && o.Channels == 1 {
@@ -369,6 +431,12 @@ func (r *runner) run(ctx context.Context) error {
 			sf.CPUMsPer1000 = sf.CPUMs / float64(res.Loss.Delivered) * 1000
 		}
 	}
+	if haveHarness && res.Msgs > 0 {
+		res.HarnessCPUMs = float64(harness1-harness0) / 1e6
+		if res.Loss.Delivered > 0 {
+			res.HarnessCPUMsPer1000 = res.HarnessCPUMs / float64(res.Loss.Delivered) * 1000
+		}
+	}
 	sf.Evictions = statsEnd.Evictions
 	if statsEnd.Evictions >= 0 && statsBefore.Evictions >= 0 {
 		sf.Evictions = statsEnd.Evictions - statsBefore.Evictions
@@ -383,6 +451,20 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.workers = nil
 	return firstErr
+}
+
+// workerCPU sums the worker processes' CPU time; ok is false when a worker
+// runs in-process or its /proc entry cannot be read.
+func (r *runner) workerCPU() (cpu time.Duration, ok bool) {
+	var pids []int
+	for _, w := range r.workers {
+		if w.pid <= 0 {
+			return 0, false
+		}
+		pids = append(pids, w.pid)
+	}
+	s, err := readProcs(pids)
+	return s.CPU, err == nil && len(pids) > 0
 }
 
 // waitFor reads w's messages until done accepts one, passing progress on.

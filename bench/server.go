@@ -89,7 +89,7 @@ func (t *tailBuffer) String() string {
 func startChild(name string, cmd *exec.Cmd, addr string) (*child, error) {
 	c := &child{name: name, cmd: cmd, out: &tailBuffer{}, addr: addr, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("roost: bench: starting %s: %w", name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,12 @@ type Plan struct {
 	ChurnRate float64 `json:"churn_rate"`
 	// HandshakeTimeout bounds one connect, upgrade and subscribe. Zero means 30s.
 	HandshakeTimeout time.Duration `json:"handshake_timeout"`
+	// Reader is how subscribed connections are read: ReaderEpoll (a few
+	// epoll loops) or ReaderGoroutine (one goroutine each). Empty means
+	// ReaderEpoll, which falls back to goroutines off Linux.
+	Reader string `json:"reader,omitempty"`
+	// Readers is how many epoll loops read. Zero means GOMAXPROCS.
+	Readers int `json:"readers,omitempty"`
 }
 
 // Expect tells a worker that publishing is over: Published[c] messages went
@@ -68,6 +75,9 @@ type Ready struct {
 type WorkerReport struct {
 	Loss    Loss                   `json:"loss"`
 	Latency *hdrhistogram.Snapshot `json:"latency"` // publish to delivery, µs
+	// RemoteLatency is Latency for connections to other nodes than the
+	// first URL's (where publishes go); nil with one URL.
+	RemoteLatency *hdrhistogram.Snapshot `json:"remote_latency,omitempty"`
 	// Completion holds, per channel index and sequence, the largest
 	// publish-to-delivery latency this worker saw, in nanoseconds.
 	Completion     map[int32][]int64      `json:"completion"`
@@ -116,7 +126,10 @@ func Worker(ctx context.Context, in io.Reader, out io.Writer) error {
 	if first.Plan == nil {
 		return errPlanFirst
 	}
-	w := newWorker(*first.Plan)
+	w, err := newWorker(*first.Plan)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer w.closeAll()
@@ -181,11 +194,14 @@ func Worker(ctx context.Context, in io.Reader, out io.Writer) error {
 
 // worker is the state of one worker process.
 type worker struct {
-	plan  Plan
-	tally *tally
-	slow  map[int]bool
+	plan   Plan
+	tally  *tally
+	slow   map[int]bool
+	reader connReader // reads every subscribed connection but the slow ones
 
-	mu    sync.Mutex // guards conns, errs
+	mu sync.Mutex // guards conns, errs, closeCodes
+	// conns holds the slow connections, which are never read; the reader
+	// owns the others.
 	conns []*wsConn
 	errs  map[string]int
 
@@ -198,10 +214,9 @@ type worker struct {
 	churnConnects, churnErrors atomic.Int64
 	churnHS                    *hdrhistogram.Histogram // owned by the churn goroutine until it ends
 	closeCodes                 map[string]int          // guarded by mu
-	wg                         sync.WaitGroup          // read loops
 }
 
-func newWorker(p Plan) *worker {
+func newWorker(p Plan) (*worker, error) {
 	if p.Dials <= 0 {
 		p.Dials = 256
 	}
@@ -221,7 +236,25 @@ func newWorker(p Plan) *worker {
 	for _, i := range p.Slow {
 		w.slow[i] = true
 	}
-	return w
+	if len(p.URLs) > 1 {
+		for i := range p.Assign {
+			if (p.First+i)%len(p.URLs) != 0 {
+				w.tally.markRemote(i)
+			}
+		}
+	}
+	kind := p.Reader
+	for _, u := range p.URLs {
+		if strings.HasPrefix(u, "wss:") {
+			kind = ReaderGoroutine // a TLS connection has no socket to hand to epoll
+		}
+	}
+	r, err := newConnReader(kind, len(p.Assign), p.Readers, w)
+	if err != nil {
+		return nil, err
+	}
+	w.reader = r
+	return w, nil
 }
 
 // target returns the URL and source IP of global connection index g.
@@ -309,54 +342,42 @@ func (w *worker) setup(ctx context.Context) {
 			w.hsMu.Lock()
 			recordMicros(w.handshake, int64(hs))
 			w.hsMu.Unlock()
-			w.mu.Lock()
-			w.conns[i] = c
-			w.mu.Unlock()
-			w.connected.Add(1)
 			if w.slow[i] {
 				w.tally.untrack(i)
-				return // a slow consumer never reads again
+				w.mu.Lock()
+				w.conns[i] = c // a slow consumer never reads again
+				w.mu.Unlock()
+				w.connected.Add(1)
+				return
 			}
-			w.wg.Add(1)
-			go w.readLoop(i, c)
+			if err := w.reader.add(i, c); err != nil {
+				w.failed.Add(1)
+				w.tally.untrack(i)
+				w.mu.Lock()
+				w.errs[err.Error()]++
+				w.mu.Unlock()
+				return
+			}
+			w.connected.Add(1)
 		}(i)
 	}
 	setupWG.Wait()
 	w.setupSeconds = time.Since(start).Seconds()
 }
 
-// readLoop records every harness push connection i receives.
-func (w *worker) readLoop(i int, c *wsConn) {
-	defer w.wg.Done()
-	for {
-		p, err := c.next()
-		if err != nil {
-			w.noteClose(i, err)
-			return
-		}
-		now := time.Now().UnixNano()
-		if bp, ok := parsePush(p); ok {
-			w.tally.record(i, int32(bp.channel), bp.seq, bp.sent, now)
-		}
+// message records a harness push that connection i received at now.
+func (w *worker) message(i int, p []byte, now int64) {
+	if bp, ok := parsePush(p); ok {
+		w.tally.record(i, int32(bp.channel), bp.seq, bp.sent, now)
 	}
 }
 
-// noteClose counts a connection the server (or the network) ended, unless
-// the worker itself is closing it.
-func (w *worker) noteClose(i int, err error) {
+// ended counts a connection the server (or the network) ended; the reader
+// does not report connections the worker closes itself.
+func (w *worker) ended(i int, err error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.conns[i] == nil {
-		return // closed by closeAll
-	}
-	key := "error"
-	var ce *closeError
-	if errors.As(err, &ce) {
-		key = strconv.Itoa(int(ce.code))
-	} else if errors.Is(err, io.EOF) {
-		key = "eof"
-	}
-	w.closeCodes[key]++
+	w.closeCodes[closeKey(err)]++
+	w.mu.Unlock()
 	w.closed.Add(1)
 }
 
@@ -456,6 +477,9 @@ func (w *worker) report(published []int64) *WorkerReport {
 		ChurnErrors:    w.churnErrors.Load(),
 		ChurnHandshake: w.churnHS.Export(),
 	}
+	if h := w.tally.remoteHistogram(); h != nil {
+		r.RemoteLatency = h.Export()
+	}
 	w.mu.Lock()
 	r.CloseCodes = make(map[string]int, len(w.closeCodes))
 	for k, v := range w.closeCodes {
@@ -465,22 +489,12 @@ func (w *worker) report(published []int64) *WorkerReport {
 	return r
 }
 
-// closeAll closes every connection and waits for the read loops.
+// closeAll closes every connection and waits for the reader.
 func (w *worker) closeAll() {
 	w.mu.Lock()
 	conns := w.conns
 	w.conns = make([]*wsConn, len(conns))
 	w.mu.Unlock()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 64)
-	for _, c := range conns {
-		if c == nil {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() { defer wg.Done(); c.close(); <-sem }()
-	}
-	wg.Wait()
-	w.wg.Wait()
+	closeConns(conns)
+	w.reader.close()
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -75,6 +74,7 @@ func parseSources(s string) ([]string, error) {
 // each way, over a child process's pipes or, in-process, over io.Pipes.
 type workerHandle struct {
 	index int
+	pid   int // the child's PID; 0 in-process
 	enc   *json.Encoder
 	in    io.WriteCloser
 	msgs  chan fromWorker
@@ -112,11 +112,12 @@ func startWorker(ctx context.Context, i int, cmd *exec.Cmd) (*workerHandle, erro
 			return nil, err
 		}
 		cmd.Stderr = os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = childProcAttr()
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("roost: bench: starting worker %d: %w", i, err)
 		}
 		h.in = in
+		h.pid = cmd.Process.Pid
 		h.wait = cmd.Wait
 		h.kill = func() { cmd.Process.Kill() }
 	}

@@ -75,9 +75,18 @@ func dialWS(ctx context.Context, url string, src net.IP) (*wsConn, error) {
 	return c, nil
 }
 
-// writeFrame writes one masked frame (clients must mask, RFC 6455 section
-// 5.3).
+// writeFrame writes one masked frame.
 func (c *wsConn) writeFrame(op ws.OpCode, p []byte) error {
+	frame := appendClientFrame(nil, op, p)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.nc.Write(frame)
+	return err
+}
+
+// appendClientFrame appends one final frame of opcode op carrying p, masked
+// with a random key as clients must (RFC 6455 section 5.3).
+func appendClientFrame(dst []byte, op ws.OpCode, p []byte) []byte {
 	var hdr [14]byte
 	hdr[0] = 0x80 | byte(op)
 	n := 2
@@ -93,19 +102,14 @@ func (c *wsConn) writeFrame(op ws.OpCode, p []byte) error {
 		binary.BigEndian.PutUint64(hdr[2:], uint64(l))
 		n = 10
 	}
-	key := rand.Uint32()
-	binary.BigEndian.PutUint32(hdr[n:], key)
+	binary.BigEndian.PutUint32(hdr[n:], rand.Uint32())
 	mask := hdr[n : n+4]
 	n += 4
-	frame := make([]byte, n+len(p))
-	copy(frame, hdr[:n])
+	dst = append(dst, hdr[:n]...)
 	for i, b := range p {
-		frame[n+i] = b ^ mask[i&3]
+		dst = append(dst, b^mask[i&3])
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_, err := c.nc.Write(frame)
-	return err
+	return dst
 }
 
 // fill makes at least n unread bytes available in buf.

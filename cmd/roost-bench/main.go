@@ -5,6 +5,7 @@
 //	roost-bench [run] --scenario broadcast --conns 18000 --spawn roost
 //	roost-bench compare --scenario idle --conns 18000 --runs 3
 //	roost-bench suite --out docs
+//	roost-bench soak --duration 10m
 //	roost-bench baseline --addr 127.0.0.1:8081
 //	roost-bench worker            (internal: a load worker fed a plan on stdin)
 package main
@@ -74,9 +75,9 @@ func run(ctx context.Context, args []string) int {
 			return 1
 		}
 		return 0
-	case "run", "compare", "suite":
+	case "run", "compare", "suite", "soak":
 	default:
-		fmt.Fprintf(os.Stderr, "roost-bench: unknown command %q (run, compare, suite, baseline, worker)\n", cmd)
+		fmt.Fprintf(os.Stderr, "roost-bench: unknown command %q (run, compare, suite, soak, baseline, worker)\n", cmd)
 		return 2
 	}
 
@@ -105,11 +106,15 @@ func run(ctx context.Context, args []string) int {
 	fs.Var(&pids, "server-pid", "server PID for /proc figures when not spawned (repeatable)")
 	fs.StringVar(&o.Sources, "source", "", "source addresses, e.g. 127.0.0.1-127.0.0.254")
 	fs.IntVar(&o.PerWorker, "per-worker", 0, "connections per worker process (0: from RLIMIT_NOFILE)")
+	fs.StringVar(&o.Reader, "reader", "", "how workers read: epoll (default on Linux) or goroutine (one per connection)")
+	fs.IntVar(&o.Readers, "readers", 0, "epoll loops per worker (0: GOMAXPROCS)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress output")
 	jsonOut := fs.String("json", "", "write the result as JSON to this file")
 	plotDir := fs.String("plot", "", "write PNG charts to this directory")
 	runs := fs.Int("runs", 3, "compare: runs per server")
 	out := fs.String("out", "docs", "suite: docs directory to update")
+	duration := fs.Duration("duration", 10*time.Minute, "soak: how long to cycle churn, slow and broadcast runs")
+	sample := fs.Duration("sample", 10*time.Second, "soak: interval of the server's RSS and goroutine samples")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -145,6 +150,24 @@ func run(ctx context.Context, args []string) int {
 					return 1
 				}
 			}
+		}
+		return exitCode(err)
+	case "soak":
+		if o.Spawn == "" {
+			o.Spawn = "roost"
+		}
+		r, err := bench.Soak(ctx, bench.SoakOptions{Base: o, Duration: *duration, Sample: *sample})
+		if r != nil {
+			bench.WriteSoak(os.Stdout, r, color)
+			if *jsonOut != "" {
+				if err := bench.WriteJSON(*jsonOut, r); err != nil {
+					fmt.Fprintln(os.Stderr, "roost-bench:", err)
+					return 1
+				}
+			}
+		}
+		if errors.Is(err, bench.ErrDrift) {
+			return 1 // the summary already says so
 		}
 		return exitCode(err)
 	case "suite":
