@@ -38,7 +38,9 @@ fuzz:
 # failing Go benchmark does not stop the suite; the target still fails.
 bench: build
 	@status=0; \
-	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./shard ./netpoll ./hub/... || status=1; \
+	$(GO) test -run='^$$' -bench=. -skip='BenchmarkFanout|BenchmarkBurst' -benchmem -count=3 ./shard ./netpoll ./hub/... || status=1; \
+	$(GO) test -run='^$$' -bench='BenchmarkFanout' -benchtime=200x -count=3 ./hub/ || status=1; \
+	$(GO) test -run='^$$' -bench='BenchmarkBurst' -benchtime=10x -count=3 ./hub/ || status=1; \
 	$(BIN)/roost-bench suite --out docs || status=1; \
 	exit $$status
 

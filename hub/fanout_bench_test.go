@@ -103,10 +103,9 @@ func BenchmarkFanout(b *testing.B) {
 // deliveries/write above 1 is that batching.
 func BenchmarkBurst(b *testing.B) {
 	// The publisher only appends to queues, far faster than readers on the
-	// same cores drain them; queues sized for the whole run keep this a
-	// batching measurement rather than a slow-consumer one. Run it with
-	// -benchtime 10x.
-	h, url := startHub(b, hub.Config{SendBufferBytes: 4 << 10, OutboundQueueBytes: 16 << 20, OutboundQueueFrames: 16 << 10})
+	// same cores drain them: each burst is let drain before the next, and
+	// the queues are sized for one burst.
+	h, url := startHub(b, hub.Config{SendBufferBytes: 4 << 10, OutboundQueueBytes: 1 << 20, OutboundQueueFrames: 1024})
 	sub := ws.MaskFrameInPlace(ws.NewFrame(ws.OpText, true, []byte(`{"op":"subscribe","channel":"burst"}`)))
 	const members = 100
 	for i := 0; i < members; i++ {
@@ -119,14 +118,20 @@ func BenchmarkBurst(b *testing.B) {
 	}
 	eventually(b, 30e9, func() bool { return h.Stats().Subscriptions == members }, "members joined")
 	data := []byte(`"` + strings.Repeat("y", 1022) + `"`)
+	// A push frame: 4-byte header (16-bit length), envelope, data.
+	frameLen := uint64(4 + len(`{"channel":"burst","data":`) + len(data) + 1)
 	st0 := h.Stats()
 	b.ResetTimer()
-	for b.Loop() {
+	for i := uint64(1); b.Loop(); i++ {
 		for range 64 {
 			if err := h.Publish(context.Background(), "burst", data); err != nil {
 				b.Fatal(err)
 			}
 		}
+		// Let each burst drain before the next, so that however many
+		// bursts the benchmark runs, queues hold one burst at most.
+		want := st0.BytesOut + i*64*members*frameLen
+		eventually(b, 30e9, func() bool { return h.Stats().BytesOut >= want }, "burst drained")
 	}
 	b.StopTimer()
 	st := h.Stats()
