@@ -424,10 +424,17 @@ func TestRemoveCloseReuse(t *testing.T) {
 		ev netpoll.Event
 	}
 	hits := make(chan hit, 64)
+	// The contract: once Remove returns, no new handler run for the old
+	// descriptor begins (one already running may still finish and report).
+	var oldRemoved, lateStarts atomic.Int32
 	p := newPoller(t, netpoll.Config{Handler: func(d *netpoll.Desc, ev netpoll.Event) {
+		name := d.Value().(*tagged).name
+		if name == "old" && oldRemoved.Load() != 0 {
+			lateStarts.Add(1)
+		}
 		var b [64]byte
 		d.Value().(*tagged).c.Read(b[:])
-		hits <- hit{d.Value().(*tagged).name, ev}
+		hits <- hit{name, ev}
 	}})
 	oldSrv, oldCli := pair(t, ln)
 	old, err := p.Add(oldSrv, &tagged{"old", oldSrv})
@@ -447,6 +454,7 @@ func TestRemoveCloseReuse(t *testing.T) {
 	if err := old.Remove(); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
+	oldRemoved.Store(1)
 	oldSrv.Close()
 
 	// The lowest free number is reused: by the new client socket or the
@@ -470,9 +478,16 @@ func TestRemoveCloseReuse(t *testing.T) {
 		if _, err := peer.Write([]byte("b")); err != nil {
 			t.Fatalf("write: %v", err)
 		}
-		if h := recv(t, hits); h.v != "new" {
+		h := recv(t, hits)
+		for h.v == "old" { // reported by a run that began before Remove
+			h = recv(t, hits)
+		}
+		if h.v != "new" {
 			t.Fatalf("event for %q on reused descriptor, want new", h.v)
 		}
+	}
+	if n := lateStarts.Load(); n != 0 {
+		t.Fatalf("%d handler runs for the removed descriptor began after Remove returned", n)
 	}
 	if err := d.Remove(); err != nil {
 		t.Fatalf("Remove: %v", err)
