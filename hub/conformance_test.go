@@ -2,10 +2,12 @@ package hub_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,3 +188,34 @@ func TestBinaryMessageGetsError(t *testing.T) {
 }
 
 func textFrame(s string) ws.Frame { return ws.NewFrame(ws.OpText, true, []byte(s)) }
+
+// A close frame must never be written into the middle of a frame the
+// kernel took only part of: when the client closes while a large push is
+// half sent, every byte it can still read belongs to that push.
+func TestCloseNeverSplitsAPartlySentFrame(t *testing.T) {
+	h, url := startHub(t, hub.Config{SendBufferBytes: 4 << 10})
+	c := dialRaw(t, url)
+	require.NoError(t, c.conn.(*net.TCPConn).SetReadBuffer(4<<10))
+	c.writeMasked(textFrame(`{"id":1,"op":"subscribe","channel":"big"}`))
+	require.Equal(t, `{"id":1,"ok":true}`, string(c.read().Payload))
+
+	data := `"` + strings.Repeat("x", 1<<20) + `"`
+	require.NoError(t, h.Publish(context.Background(), "big", []byte(data)))
+	// The kernel holds a few KB of the 1 MiB frame; the rest is queued.
+	c.writeMasked(ws.NewFrame(ws.OpClose, true, closePayload(1000, "")))
+
+	require.NoError(t, c.conn.SetReadDeadline(time.Now().Add(5*time.Second)))
+	got, _ := io.ReadAll(c.br) // until the server closes the socket
+	require.Greater(t, len(got), 4, "part of the push arrived")
+	h0, err := ws.ReadHeader(bytes.NewReader(got))
+	require.NoError(t, err)
+	require.Equal(t, ws.OpText, h0.OpCode)
+	headerLen := 2 + 8 // 64-bit length form for a 1 MiB payload
+	payload := got[headerLen:]
+	prefix := `{"channel":"big","data":"`
+	require.True(t, bytes.HasPrefix(payload, []byte(prefix)), "payload starts %q", payload[:min(len(payload), 40)])
+	rest := payload[len(prefix):]
+	if i := bytes.IndexFunc(rest, func(r rune) bool { return r != 'x' }); i >= 0 && int64(len(prefix)+i) < h0.Length {
+		t.Fatalf("byte %q at payload offset %d inside the unfinished push: a close frame was written mid-frame", rest[i], len(prefix)+i)
+	}
+}

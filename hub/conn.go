@@ -103,6 +103,11 @@ func (c *conn) open() bool {
 	return ok
 }
 
+// atFrameBoundaryLocked reports whether the bytes sent so far end on a frame
+// boundary, so that a frame written now directly, bypassing the queue (a
+// close frame), cannot land inside a frame the kernel took only part of.
+func (c *conn) atFrameBoundaryLocked() bool { return c.outOff == 0 }
+
 // evict ends c at once because it failed (slow, write error or timeout, no
 // heartbeat): it is counted as an eviction and reported to ErrorHandler.
 func (c *conn) evict(reason CloseReason, err error) {
@@ -128,8 +133,9 @@ func (c *conn) kill(reason CloseReason) bool {
 	wasClosing := c.state == stateClosing
 	c.state = stateClosed
 	c.reason = reason
+	boundary := c.atFrameBoundaryLocked()
 	c.dropQueueLocked()
-	if reason != ReasonWriteError {
+	if reason != ReasonWriteError && boundary {
 		var scratch [16]byte
 		c.writeDirectLocked(wire.AppendClose(scratch[:0], reason.Code(), ""), nil) // best effort
 	}

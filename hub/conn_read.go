@@ -91,11 +91,8 @@ func (s *ioScratch) handleMessage(m wire.Message) error {
 	case wire.KindPong:
 		return nil // activity was recorded when the bytes arrived
 	}
-	c.mu.Lock()
-	open := c.state == stateOpen
-	c.mu.Unlock()
-	if !open {
-		return nil // closing: the client's remaining messages are dropped
+	if !c.open() {
+		return nil // closing or closed: the client's remaining messages are dropped
 	}
 	c.h.st.messagesIn.Add(1)
 	if m.Kind == wire.KindBinary {
@@ -103,22 +100,16 @@ func (s *ioScratch) handleMessage(m wire.Message) error {
 		return nil
 	}
 	c.handleCommand(m.Payload, s)
-	c.mu.Lock()
-	closed := c.state == stateClosed
-	c.mu.Unlock()
-	if closed {
-		return errConnDone
-	}
 	return nil
 }
 
 // answerClose completes a close handshake: when the client started it, the
-// server answers with the same code (RFC 6455 section 5.5.1); when the server
+// server answers with the same code (RFC 6455 section 5.5.1) unless a frame
+// is half sent (the answer cannot go in the middle of it); when the server
 // started it, this is the client's answer.
 func (c *conn) answerClose(code uint16, s *ioScratch) {
 	c.mu.Lock()
-	open := c.state == stateOpen
-	if open {
+	if c.state == stateOpen && c.atFrameBoundaryLocked() {
 		if code == 0 {
 			code = 1000
 		}

@@ -102,7 +102,7 @@ func (c *conn) streamWrite() {
 	}
 }
 
-// streamSendLocked queues frame for the writer goroutine.
+// streamWakeLocked tells the writer goroutine that a frame was queued.
 func (c *conn) streamWakeLocked() {
 	select {
 	case c.stream.wake <- struct{}{}:

@@ -35,9 +35,6 @@ var (
 
 // Reply errors the protocol uses; their codes are the contract in docs/protocol.md.
 var (
-	errBadRequest = &Error{Code: 400, Message: "bad request"}
-	errForbidden  = &Error{Code: 403, Message: "forbidden"}
-	errNotFound   = &Error{Code: 404, Message: "not found"}
-	errTooMany    = &Error{Code: 429, Message: "too many requests"}
-	errInternal   = &Error{Code: 500, Message: "internal error"}
+	errTooMany  = &Error{Code: 429, Message: "too many requests"}
+	errInternal = &Error{Code: 500, Message: "internal error"}
 )
