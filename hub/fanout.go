@@ -95,7 +95,7 @@ func (h *Hub) sendLocal(user string, data []byte) {
 	if len(conns) == 0 {
 		return
 	}
-	frame := pushFrame(wire.AppendUserPush(nil, data))
+	frame := framed(wire.AppendUserPush(frameBuf(len(data)+16), data))
 	s := getScratch()
 	for _, e := range conns {
 		if e.Value.send(frame, s) {
@@ -153,9 +153,24 @@ func (h *Hub) Unsubscribe(connID uint64, channel string) error {
 	return nil
 }
 
-// pushFrame wraps a JSON payload in one unmasked text frame.
-func pushFrame(payload []byte) []byte {
-	return wire.AppendFrame(make([]byte, 0, len(payload)+10), wire.KindText, payload)
+// maxFrameHeader is the longest header of an unmasked server frame: 2 bytes
+// plus a 64-bit length (RFC 6455 section 5.2).
+const maxFrameHeader = 10
+
+// frameBuf returns a buffer whose first maxFrameHeader bytes are room for
+// the frame header and whose capacity fits a payload of about hint bytes.
+// Append the payload to it and pass it to framed.
+func frameBuf(hint int) []byte { return make([]byte, maxFrameHeader, maxFrameHeader+hint) }
+
+// framed writes the text-frame header for the payload after buf's first
+// maxFrameHeader bytes into the room just before it, and returns the frame:
+// one allocation per message, and the payload is never copied.
+func framed(buf []byte) []byte {
+	var h [maxFrameHeader]byte
+	hdr := wire.AppendFrameHeader(h[:0], wire.KindText, len(buf)-maxFrameHeader)
+	start := maxFrameHeader - len(hdr)
+	copy(buf[start:], hdr)
+	return buf[start:]
 }
 
 // fanout is the worker pool that writes a published frame to a channel's
@@ -230,7 +245,7 @@ func (f *fanout) publish(channel string, data []byte, exclude string) {
 		return
 	}
 	start := time.Now()
-	job := &fanJob{frame: pushFrame(wire.AppendPush(nil, channel, data)), exclude: exclude}
+	job := &fanJob{frame: framed(wire.AppendPush(frameBuf(len(channel)+len(data)+32), channel, data)), exclude: exclude}
 	s := getScratch()
 	for i := 0; i < snap.NumChunks(); i++ {
 		chunk := snap.Chunk(i)

@@ -47,7 +47,7 @@ func (c *conn) handleCommand(b []byte, s *ioScratch) {
 		return
 	}
 	if cmd.HasID {
-		c.send(wire.AppendFrame(nil, wire.KindText, wire.AppendOK(nil, cmd.ID)), s)
+		c.send(framed(wire.AppendOK(frameBuf(32), cmd.ID)), s)
 	}
 }
 
@@ -97,7 +97,7 @@ func (c *conn) replyError(id int64, hasID bool, err error, s *ioScratch) {
 		c.h.log.Warn("command failed", "conn", c.entry.ID(), "err", err)
 		e = errInternal
 	}
-	c.send(wire.AppendFrame(nil, wire.KindText, wire.AppendError(nil, id, hasID, e.Code, e.Message)), s)
+	c.send(framed(wire.AppendError(frameBuf(48+len(e.Message)), id, hasID, e.Code, e.Message)), s)
 }
 
 // mayJoin applies the built-in rule for private channels: a '$' channel
@@ -244,7 +244,7 @@ func (c *conn) replyUsers(id int64, hasID bool, users []string, s *ioScratch) {
 		result = wire.AppendString(result, u)
 	}
 	result = append(result, "]}"...)
-	c.send(wire.AppendFrame(nil, wire.KindText, wire.AppendResult(nil, id, result)), s)
+	c.send(framed(wire.AppendResult(frameBuf(32+len(result)), id, result)), s)
 }
 
 // refresh replaces the connection's credential with a fresh token.
