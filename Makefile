@@ -8,7 +8,7 @@ PKGS    := ./...
 # 20000 executions take 1 to 5 seconds per target here.
 FUZZTIME ?= 20000x
 
-.PHONY: run build test test-deps unit full-size fuzz bench soak lint clean
+.PHONY: run build test test-deps unit full-size fallback fuzz bench soak lint clean
 
 run: build
 	$(BIN)/roost
@@ -20,7 +20,7 @@ build:
 
 # test installs what the integration tests need (redis-server, chromium),
 # then runs every test under the race detector and each fuzz target briefly.
-test: test-deps lint unit full-size fuzz
+test: test-deps lint unit full-size fallback fuzz
 
 test-deps:
 	@./.ci/deps.sh
@@ -32,6 +32,11 @@ unit:
 # scaled down; here they run once more at the sizes the issues name.
 full-size:
 	$(GO) test -count=1 -timeout 5m -run 'TestHeapBoundedUnderProducerFlood|TestSlowConsumerEvictedOthersReceiveInOrder|TestIdleConnectionsOwnNoGoroutine' ./hub/
+
+# The portable poller (a goroutine per connection, for systems without
+# epoll) is built and tested on Linux too, so that it keeps working.
+fallback:
+	$(GO) test -count=1 -timeout 5m -tags netpoll_fallback ./netpoll/ ./hub/
 
 # Each fuzz target runs for FUZZTIME on its seed corpus and new inputs.
 fuzz:

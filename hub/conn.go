@@ -30,9 +30,11 @@ const (
 type conn struct {
 	h     *Hub
 	entry *shard.Conn[*conn]
-	nc    net.Conn
-	rc    syscall.RawConn
-	desc  *netpoll.Desc
+	// nc is the socket while the Go runtime owns it: TLS streams, and
+	// sockets roost could not take over (see ownSocket). It is nil when
+	// roost owns the descriptor fd outright.
+	nc   net.Conn
+	desc *netpoll.Desc
 	// stream is set for connections served by goroutines (TLS); nil for
 	// polled ones.
 	stream *stream
@@ -56,7 +58,7 @@ type conn struct {
 	stalledSince atomic.Int64
 
 	// The fields below are guarded by mu. They are packed (int32 offsets,
-	// byte-sized state) so that a conn fits the 224-byte size class: at a
+	// byte-sized state) so that a conn fits the 208-byte size class: at a
 	// million connections each 32 bytes is 32 MB.
 	mu        sync.Mutex
 	state     uint8
@@ -65,6 +67,13 @@ type conn struct {
 	outOff    int32    // bytes of out[0] already written
 	out       [][]byte // frames the kernel has not taken, oldest first; out[0][outOff:] is next
 	outBytes  int32    // bytes in out not yet written (at most Config.OutboundQueueBytes)
+	// fd is the descriptor roost owns when nc is nil (-1 otherwise). It
+	// never changes, but it is used only under mu while state is not
+	// stateClosed, or by the goroutine that set stateClosed before it
+	// closes fd: nothing else keeps a closed number, reused at once by the
+	// next accepted socket, from receiving this connection's reads and
+	// writes.
+	fd int32
 }
 
 // info returns the hook view of c.
@@ -192,7 +201,8 @@ func (c *conn) finish(reason CloseReason) {
 }
 
 // teardown removes c from the poller before its descriptor is closed (so a
-// reused descriptor number never gets c's events), closes the socket, and
+// reused descriptor number never gets c's events), closes the socket (no
+// read or write of it can start any more: state is stateClosed), and
 // removes c from the registry, reporting the change to the Broker and the
 // PresenceStore. It runs once per conn, after state became stateClosed.
 func (c *conn) teardown(reason CloseReason) {
@@ -202,7 +212,11 @@ func (c *conn) teardown(reason CloseReason) {
 	if c.stream != nil {
 		close(c.stream.done)
 	}
-	_ = c.nc.Close()
+	if c.nc != nil {
+		_ = c.nc.Close()
+	} else {
+		_ = syscall.Close(int(c.fd))
+	}
 	c.leave()
 	c.h.st.disconnects[reason].Add(1)
 	if f := c.h.cfg.OnDisconnect; f != nil {

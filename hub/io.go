@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"errors"
+	"net"
 	"sync"
 	"syscall"
 
@@ -76,16 +78,43 @@ func getScratch() *ioScratch  { return scratchPool.Get().(*ioScratch) }
 func putScratch(s *ioScratch) { scratchPool.Put(s) }
 
 // read makes one non-blocking read into s.buf. It returns 0, nil at end of
-// stream and 0, EAGAIN when nothing is ready. RawConn.Read holds the
-// descriptor's reference for the duration, so a concurrent Close cannot hand
-// the number to another connection mid-read.
+// stream and 0, EAGAIN when nothing is ready. The descriptor cannot be
+// closed, and its number handed to another connection, during the read:
+// when roost owns it, c.mu is held and teardown comes after stateClosed;
+// when the runtime owns it, RawConn.Read holds the runtime's reference.
 func (s *ioScratch) read(c *conn) (int, error) {
 	s.n, s.err = 0, nil
-	if err := c.rc.Read(s.readFn); err != nil {
+	if c.nc == nil {
+		c.mu.Lock()
+		if c.state == stateClosed {
+			c.mu.Unlock()
+			return 0, net.ErrClosed
+		}
+		s.doRead(uintptr(c.fd))
+		c.mu.Unlock()
+		return s.n, s.err
+	}
+	rc, err := c.rawConn()
+	if err == nil {
+		err = rc.Read(s.readFn)
+	}
+	if err != nil {
 		return 0, err
 	}
 	return s.n, s.err
 }
+
+// rawConn returns the RawConn of a runtime-owned socket (one small
+// allocation: only connections roost could not take over pay it).
+func (c *conn) rawConn() (syscall.RawConn, error) {
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return nil, errNoDescriptor
+	}
+	return sc.SyscallConn()
+}
+
+var errNoDescriptor = errors.New("roost: connection has no descriptor")
 
 func (s *ioScratch) doRead(fd uintptr) bool {
 	for {
@@ -102,11 +131,20 @@ func (s *ioScratch) doRead(fd uintptr) bool {
 }
 
 // writev makes one non-blocking write of s.bufs and returns the bytes the
-// kernel took; a full socket buffer is not an error.
+// kernel took; a full socket buffer is not an error. The caller holds c.mu,
+// and c is not closed, or c is being closed by this goroutine.
 func (s *ioScratch) writev(c *conn) (int, error) {
 	s.n, s.err = 0, nil
-	if err := c.rc.Write(s.writeFn); err != nil {
-		return 0, err
+	if c.nc == nil {
+		s.doWrite(uintptr(c.fd))
+	} else {
+		rc, err := c.rawConn()
+		if err == nil {
+			err = rc.Write(s.writeFn)
+		}
+		if err != nil {
+			return 0, err
+		}
 	}
 	if s.err != nil && isAgain(s.err) {
 		return s.n, nil

@@ -2,7 +2,14 @@
 
 package hub
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
+
+// ownSocket keeps sockets with the Go runtime: systems other than Linux have
+// no epoll poller to hand a raw descriptor to.
+func ownSocket(nc net.Conn, rc syscall.RawConn) int { return -1 }
 
 // writeBufs writes s.bufs one write(2) at a time, stopping at the first
 // short write; systems other than Linux are for development, not density.

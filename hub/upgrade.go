@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/roost-rt/roost/hub/internal/wire"
+	"github.com/roost-rt/roost/netpoll"
 )
 
 // openGrants is the identity of open mode: every channel, private ones too.
@@ -124,20 +126,22 @@ func (h *Hub) handshakeFailed(reason int) {
 // leftover bytes are parsed before the poller knows the descriptor, so one
 // goroutine at a time handles the connection's input from the start.
 func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string) error {
-	c := &conn{h: h, nc: nc}
+	c := &conn{h: h, nc: nc, fd: -1}
 	sc, polled := nc.(syscall.Conn)
 	if polled {
 		rc, err := sc.SyscallConn()
 		if err != nil {
 			return err
 		}
-		c.rc = rc
+		if netpoll.RawDescriptors {
+			if fd := ownSocket(nc, rc); fd >= 0 {
+				c.nc, c.fd = nil, int32(fd)
+			}
+		}
 		if n := h.cfg.SendBufferBytes; n > 0 {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n)
-			}); err != nil || serr != nil {
-				return errors.Join(err, serr)
+			if err := c.setSendBuffer(rc, n); err != nil {
+				c.closeUnregistered()
+				return err
 			}
 		}
 	}
@@ -174,16 +178,26 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 		s.flushStats(h)
 		putScratch(s)
 	}
-	desc, err := h.poller.Add(sc, c)
-	if err != nil {
-		c.kill(ReasonInternal)
-		return err
-	}
+	// Under c.mu: the leftover bytes may have ended c already, and then
+	// teardown has closed the descriptor, whose number may belong to
+	// another socket by now. An event that arrives at once waits for c.mu
+	// on its worker.
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
-		_ = desc.Remove()
 		return nil
+	}
+	var desc *netpoll.Desc
+	var err error
+	if c.nc == nil {
+		desc, err = h.poller.AddFd(int(c.fd), c)
+	} else {
+		desc, err = h.poller.Add(sc, c)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		c.kill(ReasonInternal)
+		return err
 	}
 	c.desc = desc
 	want := c.wantWrite
@@ -195,6 +209,30 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 		f(c.info())
 	}
 	return nil
+}
+
+// setSendBuffer sets SO_SNDBUF on c's socket before it is registered.
+func (c *conn) setSendBuffer(rc syscall.RawConn, n int) error {
+	if c.nc == nil {
+		return os.NewSyscallError("setsockopt", syscall.SetsockoptInt(int(c.fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n))
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, n)
+	}); err != nil {
+		return err
+	}
+	return os.NewSyscallError("setsockopt", serr)
+}
+
+// closeUnregistered closes the socket of a conn that never reached the
+// registry (ServeHTTP closes nc as well; closing it twice is harmless).
+func (c *conn) closeUnregistered() {
+	if c.nc == nil {
+		_ = syscall.Close(int(c.fd))
+		return
+	}
+	_ = c.nc.Close()
 }
 
 func (h *Hub) accepting() bool { return !h.closed.Load() }

@@ -90,6 +90,8 @@ var (
 	// ErrRegistered is returned by Add when the descriptor is already
 	// registered with this Poller.
 	ErrRegistered = errors.New("roost: descriptor already registered")
+	// ErrUnsupported is returned by AddFd where RawDescriptors is false.
+	ErrUnsupported = errors.New("roost: raw descriptors need the epoll poller")
 )
 
 // withDefaults returns cfg with defaults applied, or ErrNoHandler.

@@ -35,6 +35,11 @@ const (
 // fallback reports whether this build is the portable goroutine-per-Desc poller.
 const fallback = false
 
+// RawDescriptors reports whether Poller.AddFd is supported: true for the
+// epoll poller, false for the goroutine fallback, which can only wait on a
+// descriptor through the Go runtime's own poller.
+const RawDescriptors = true
+
 // Poller delivers readiness events of registered descriptors to a bounded
 // pool of worker goroutines. It is safe for concurrent use.
 type Poller struct {
@@ -157,8 +162,23 @@ func (p *Poller) Add(c syscall.Conn, v any) (*Desc, error) {
 	return d, addErr
 }
 
+// AddFd registers a descriptor the caller owns outright (no net.Conn
+// behind it, so no runtime poll descriptor) for read readiness, and returns
+// its Desc, which carries v. fd must be a non-blocking socket. The caller
+// must call Desc.Remove before closing fd, and must not read or write fd
+// once it has started closing it: with no runtime reference count in
+// between, a closed number can be handed to the next accepted socket at
+// once.
+func (p *Poller) AddFd(fd int, v any) (*Desc, error) {
+	if fd < 0 {
+		return nil, os.NewSyscallError("epoll_ctl", unix.EBADF)
+	}
+	return p.register(uintptr(fd), v)
+}
+
 // register adds descriptor s to epoll and to the table. It runs inside
-// RawConn.Control, which keeps the descriptor open meanwhile.
+// RawConn.Control, which keeps the descriptor open meanwhile, or on a
+// descriptor its caller owns.
 func (p *Poller) register(s uintptr, v any) (*Desc, error) {
 	if s > math.MaxInt32 {
 		return nil, os.NewSyscallError("epoll_ctl", unix.EBADF)

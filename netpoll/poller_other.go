@@ -29,6 +29,10 @@ var (
 // poller. Build with -tags netpoll_fallback to test it on Linux.
 const fallback = true
 
+// RawDescriptors reports whether Poller.AddFd is supported: false here, true
+// for the epoll poller.
+const RawDescriptors = false
+
 // deadliner is the part of net.Conn used to wake waiting goroutines.
 type deadliner interface {
 	SetReadDeadline(t time.Time) error
@@ -108,6 +112,10 @@ func (p *Poller) Add(c syscall.Conn, v any) (*Desc, error) {
 	return d, nil
 }
 
+// AddFd is not supported by the fallback, which can only wait on a
+// descriptor through the Go runtime's poller; see RawDescriptors.
+func (p *Poller) AddFd(fd int, v any) (*Desc, error) { return nil, ErrUnsupported }
+
 // Len returns the number of registered descriptors.
 func (p *Poller) Len() int {
 	p.mu.Lock()
@@ -115,8 +123,9 @@ func (p *Poller) Len() int {
 	return len(p.descs)
 }
 
-// Close wakes every waiting goroutine by moving its connection's deadlines
-// into the past, waits for all of them, and then clears the deadlines of the
+// Close wakes every read waiter by moving its connection's read deadline
+// into the past (write waiters see the close within writeWaitSlice), waits
+// for all of them, and then clears the deadlines of the
 // connections that are still registered. It is idempotent. It must not be
 // called from a Handler.
 func (p *Poller) Close() error {
@@ -129,12 +138,10 @@ func (p *Poller) Close() error {
 		past := time.Unix(1, 0)
 		for d := range descs {
 			d.dl.SetReadDeadline(past)
-			d.dl.SetWriteDeadline(past)
 		}
 		p.wg.Wait()
 		for d := range descs {
 			d.dl.SetReadDeadline(time.Time{})
-			d.dl.SetWriteDeadline(time.Time{})
 		}
 	})
 	return nil
@@ -181,21 +188,27 @@ func (d *Desc) readLoop() {
 	}
 }
 
-// writeLoop waits for writability and delivers one EventWrite.
+// writeWaitSlice is how long one poll(2) of writeLoop waits before it
+// checks again whether its Desc was removed.
+const writeWaitSlice = 50 * time.Millisecond
+
+// writeLoop waits for writability and delivers one EventWrite. It waits in
+// poll(2) inside RawConn.Control, a slice at a time, and not in
+// RawConn.Write: a waiting RawConn.Write holds the descriptor's write lock,
+// and the owner's own writes (the close frame of an eviction) would queue
+// behind it for as long as the peer does not read.
 func (d *Desc) writeLoop() {
 	defer d.p.wg.Done()
-	first := true
-	err := d.rc.Write(func(fd uintptr) bool {
-		if first && pollReady(fd, true)&EventWrite == 0 {
-			first = false
-			return false
+	ready := false
+	for !ready && !d.stopped() {
+		if err := d.rc.Control(func(fd uintptr) { ready = waitWritable(fd, writeWaitSlice) }); err != nil {
+			break
 		}
-		return true
-	})
+	}
 	d.mu.Lock()
 	d.flags &^= flagWantWrite
 	d.mu.Unlock()
-	if err == nil {
+	if ready {
 		d.deliver(EventWrite)
 	}
 }
@@ -231,9 +244,9 @@ func (d *Desc) WantWrite() error {
 
 // Remove stops delivery for d: after it returns the handler is not called
 // again for d (a call already running may finish). It wakes the read waiter
-// with a past read deadline, and a pending write waiter with a past write
-// deadline; the caller closes the connection next. Remove is idempotent and
-// safe from any goroutine, including d's own handler.
+// with a past read deadline (a pending write waiter sees the removal within
+// writeWaitSlice); the caller closes the connection next. Remove is
+// idempotent and safe from any goroutine, including d's own handler.
 func (d *Desc) Remove() error {
 	d.mu.Lock()
 	if d.flags&flagRemoved != 0 {
@@ -241,7 +254,6 @@ func (d *Desc) Remove() error {
 		return nil
 	}
 	d.flags |= flagRemoved
-	wantWrite := d.flags&flagWantWrite != 0
 	d.mu.Unlock()
 	p := d.p
 	p.mu.Lock()
@@ -249,9 +261,6 @@ func (d *Desc) Remove() error {
 	p.mu.Unlock()
 	past := time.Unix(1, 0)
 	err := d.dl.SetReadDeadline(past)
-	if wantWrite {
-		err = errors.Join(err, d.dl.SetWriteDeadline(past))
-	}
 	if err != nil && !errors.Is(err, os.ErrClosed) {
 		return err
 	}

@@ -2,7 +2,11 @@
 
 package netpoll
 
-import "golang.org/x/sys/unix"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // pollReady reports, without waiting, the conditions present on fd: read (or
 // write) readiness, hang-up and error. The fallback uses it to keep epoll's
@@ -38,4 +42,18 @@ func pollReady(fd uintptr, write bool) Event {
 		ev |= EventErr
 	}
 	return ev
+}
+
+// waitWritable waits up to d in poll(2) for fd to accept writes, or to
+// report an error or hang-up (a write then fails at once, which its owner
+// must learn), and reports whether it did.
+func waitWritable(fd uintptr, d time.Duration) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(pfd, int(d.Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		return err != nil || n > 0
+	}
 }
