@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"text/tabwriter"
 )
 
@@ -19,6 +20,11 @@ type Comparison struct {
 	Roost    []*Result      `json:"roost"`
 	Baseline []*Result      `json:"baseline"`
 	Metrics  []MetricMedian `json:"metrics"`
+	// Floor holds runs against the write(2) floor (Floor) when the
+	// comparison included it, and FloorMetrics the fan-out figures with
+	// the floor in the Baseline column (Ratio is roost/floor).
+	Floor        []*Result      `json:"floor,omitempty"`
+	FloorMetrics []MetricMedian `json:"floor_metrics,omitempty"`
 }
 
 // MetricMedian is one metric's medians over the runs. Ratio is
@@ -39,11 +45,17 @@ type metric struct {
 
 func nonNeg(v float64) (float64, bool) { return v, v >= 0 && !math.IsNaN(v) }
 
+// Names of the metrics the floor comparison keeps.
+const (
+	metricServerCPU = "server CPU per 1,000 deliveries"
+	metricFanout    = "fan-out completion (median)"
+)
+
 // metricsFor lists the figures a scenario's comparison reports.
 func metricsFor(scenario string) []metric {
 	p99 := metric{"latency p99", "ms", func(r *Result) (float64, bool) { return r.Latency.P99, r.Latency.Count > 0 }}
 	p50 := metric{"latency p50", "ms", func(r *Result) (float64, bool) { return r.Latency.P50, r.Latency.Count > 0 }}
-	cpu := metric{"server CPU per 1,000 deliveries", "ms", func(r *Result) (float64, bool) { return r.ServerSide.CPUMsPer1000, r.ServerSide.CPUMsPer1000 > 0 }}
+	cpu := metric{metricServerCPU, "ms", func(r *Result) (float64, bool) { return r.ServerSide.CPUMsPer1000, r.ServerSide.CPUMsPer1000 > 0 }}
 	rss := metric{"server RSS per connection", "KiB", func(r *Result) (float64, bool) { return r.ServerSide.RSSPerConn / 1024, r.ServerSide.RSSConnected > 0 }}
 	switch scenario {
 	case "idle":
@@ -60,7 +72,7 @@ func metricsFor(scenario string) []metric {
 	case "broadcast", "cluster", "churn":
 		return []metric{
 			cpu,
-			{"fan-out completion (median)", "ms", func(r *Result) (float64, bool) { return r.FanoutMedianMs, len(r.FanoutMs) > 0 }},
+			{metricFanout, "ms", func(r *Result) (float64, bool) { return r.FanoutMedianMs, len(r.FanoutMs) > 0 }},
 			p99, p50,
 			{"deliveries per second in a fan-out", "1/s", func(r *Result) (float64, bool) { return r.DeliveriesPerS, r.DeliveriesPerS > 0 }},
 			rss,
@@ -109,10 +121,9 @@ func compare(ctx context.Context, o Options, runs int, sides []string) (*Compari
 		log = io.Discard
 	}
 	for i := range runs {
-		order := sides
-		if i%2 == 1 && len(sides) == 2 {
-			order = []string{sides[1], sides[0]}
-		}
+		// Each run starts with a different side, so that a drift of the
+		// machine's load does not favour one.
+		order := append(slices.Clone(sides[i%len(sides):]), sides[:i%len(sides)]...)
 		for _, side := range order {
 			ro := o
 			ro.Spawn = side
@@ -124,14 +135,24 @@ func compare(ctx context.Context, o Options, runs int, sides []string) (*Compari
 				return c, fmt.Errorf("%s run %d against %s: %w", o.Scenario, i+1, side, err)
 			}
 			c.Conns = res.Conns
-			if side == "roost" {
+			switch side {
+			case "roost":
 				c.Roost = append(c.Roost, res)
-			} else {
+			case "floor":
+				c.Floor = append(c.Floor, res)
+			default:
 				c.Baseline = append(c.Baseline, res)
 			}
 		}
 	}
 	c.Metrics = medians(o.Scenario, c.Roost, c.Baseline)
+	if len(c.Floor) > 0 {
+		for _, m := range medians(o.Scenario, c.Roost, c.Floor) {
+			if m.Name == metricServerCPU || m.Name == metricFanout {
+				c.FloorMetrics = append(c.FloorMetrics, m)
+			}
+		}
+	}
 	return c, lossErr
 }
 
@@ -167,10 +188,16 @@ func WriteComparison(w io.Writer, c *Comparison, color bool) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", name, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
 	}
+	if len(c.FloorMetrics) > 0 {
+		fmt.Fprintf(tw, "\t\t\t\t\nagainst the write(2) floor\troost\tfloor\troost/floor\t\n")
+		for _, m := range c.FloorMetrics {
+			fmt.Fprintf(tw, "%s (%s)\t%s\t%s\t%s\t\n", m.Name, m.Unit, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
+		}
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, rs := range [][]*Result{c.Roost, c.Baseline} {
+	for _, rs := range [][]*Result{c.Roost, c.Baseline, c.Floor} {
 		for _, r := range rs {
 			if !r.Loss.OK() {
 				msg := fmt.Sprintf("LOSS against %s: %d missing, %d duplicate, %d unexpected of %d", r.Server, r.Loss.Missing, r.Loss.Duplicate, r.Loss.Unexpected, r.Loss.Expected)

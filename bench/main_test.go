@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		if len(os.Args) > 2 && os.Args[1] == "--addr" {
 			addr = os.Args[2]
 		}
-		if err := ServeBaseline(signalContext(), addr, os.Stdout); err != nil {
+		if err := ServeBaseline(signalContext(), addr, os.Args[len(os.Args)-1] == "--floor", os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "baseline:", err)
 			os.Exit(1)
 		}

@@ -63,7 +63,8 @@ type Options struct {
 	// connections go round-robin over them and publishes go to the first's
 	// HTTP API.
 	URLs []string
-	// Spawn starts the server: "roost" or "baseline". Exclusive with URLs.
+	// Spawn starts the server: "roost", "baseline" or "floor" (Floor).
+	// Exclusive with URLs.
 	Spawn string
 	// Nodes is how many nodes to spawn; above 1 with roost, a redis-server
 	// is started too. Zero means 1 (6 for "cluster" with Spawn roost).
@@ -212,7 +213,7 @@ func (o *Options) normalize() error {
 	if o.Scenario == "cluster" && len(o.URLs) < 2 && o.Nodes < 2 {
 		return fmt.Errorf("%w: cluster needs several --url or --spawn roost --nodes K (K >= 2)", errOption)
 	}
-	if o.Spawn == "baseline" && o.Nodes > 1 {
+	if (o.Spawn == "baseline" || o.Spawn == "floor") && o.Nodes > 1 {
 		return fmt.Errorf("%w: the baseline has no cluster mode (--nodes 1)", errOption)
 	}
 	if o.Hold == 0 {

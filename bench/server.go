@@ -24,18 +24,24 @@ var (
 	errNoRoost     = errors.New("roost: bench: roost binary not found (build it with `make build` or pass --roost-bin)")
 	errNoRedis     = errors.New("roost: bench: redis-server not found in PATH (apt-get install redis-server)")
 	errNotHealthy  = errors.New("roost: bench: server did not become healthy")
-	errSpawnTarget = errors.New("roost: bench: --spawn takes roost or baseline")
+	errSpawnTarget = errors.New("roost: bench: --spawn takes roost, baseline or floor")
 )
 
-// ServeBaseline serves the Baseline on addr until ctx ends, writing
-// "listening on HOST:PORT" to ready once the listener is open (addr may use
-// port 0). roost-bench runs it as `roost-bench baseline --addr ...`.
-func ServeBaseline(ctx context.Context, addr string, ready io.Writer) error {
+// ServeBaseline serves the Baseline (with floor, the Floor) on addr until ctx ends, writing "listening on HOST:PORT" to
+// ready once the listener is open (addr may use port 0). roost-bench runs
+// it as `roost-bench baseline --addr ... [--floor]`.
+func ServeBaseline(ctx context.Context, addr string, floor bool, ready io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("roost: bench: baseline: %w", err)
 	}
-	b := NewBaseline()
+	var b interface {
+		http.Handler
+		Close() error
+	} = NewBaseline()
+	if floor {
+		b = NewFloor()
+	}
 	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
 	if ready != nil {
 		fmt.Fprintf(ready, "listening on %s\n", ln.Addr())
@@ -216,7 +222,7 @@ func spawn(ctx context.Context, o *Options) (*servers, error) {
 		if roostBin, err = findRoost(o.RoostBin); err != nil {
 			return nil, err
 		}
-	case "baseline":
+	case "baseline", "floor":
 	default:
 		return nil, fmt.Errorf("%w, not %q", errSpawnTarget, o.Spawn)
 	}
@@ -245,6 +251,8 @@ func spawn(ctx context.Context, o *Options) (*servers, error) {
 				args = append(args, "--api-key", o.APIKey)
 			}
 			cmd = exec.CommandContext(ctx, roostBin, args...)
+		} else if o.Spawn == "floor" {
+			cmd = o.command("baseline", "--addr", addr, "--floor")
 		} else {
 			cmd = o.command("baseline", "--addr", addr)
 		}

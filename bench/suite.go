@@ -90,7 +90,11 @@ func Suite(ctx context.Context, so SuiteOptions) error {
 		o := so.Base
 		o.Scenario, o.Conns, o.URLs, o.Spawn, o.Nodes = sc, so.Conns, nil, "", 1
 		o.Channels, o.Msgs, o.Rate = 0, 0, 0
-		c, err := compare(ctx, o, so.Runs, d.sides)
+		sides := d.sides
+		if sc == "broadcast" && len(d.sides) == 2 {
+			sides = append(slices.Clone(d.sides), "floor")
+		}
+		c, err := compare(ctx, o, so.Runs, sides)
 		if errors.Is(err, ErrLoss) {
 			lossErr = err
 		} else if err != nil {
@@ -207,8 +211,16 @@ func (d *suiteData) markdown(w io.Writer) {
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
 		}
+		if len(c.FloorMetrics) > 0 {
+			fmt.Fprintf(w, "\nAgainst the write(2) floor in the same runs (`bench.Floor`: the push written to every member with one bare write(2) each, %d loops, nothing else; median of %d runs):\n\n", 2*runtime.GOMAXPROCS(0), len(c.Floor))
+			fmt.Fprintln(w, "| metric | roost | floor | roost/floor |")
+			fmt.Fprintln(w, "|---|--:|--:|--:|")
+			for _, m := range c.FloorMetrics {
+				fmt.Fprintf(w, "| %s (%s) | %s | %s | %s |\n", m.Name, m.Unit, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
+			}
+		}
 		loss := Loss{}
-		for _, rs := range [][]*Result{c.Roost, c.Baseline} {
+		for _, rs := range [][]*Result{c.Roost, c.Baseline, c.Floor} {
 			for _, r := range rs {
 				loss.Add(r.Loss)
 			}
@@ -217,7 +229,7 @@ func (d *suiteData) markdown(w io.Writer) {
 			fmt.Fprintf(w, "\nDeliveries checked: %d expected, %d missing, %d duplicate, %d unexpected.\n", loss.Expected, loss.Missing, loss.Duplicate, loss.Unexpected)
 		}
 		var loads []float64
-		for _, rs := range [][]*Result{c.Roost, c.Baseline} {
+		for _, rs := range [][]*Result{c.Roost, c.Baseline, c.Floor} {
 			for _, r := range rs {
 				loads = append(loads, r.LoadAvg)
 			}

@@ -67,10 +67,11 @@ func run(ctx context.Context, args []string) int {
 	case "baseline":
 		fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 		addr := fs.String("addr", "127.0.0.1:8081", "listen address (port 0 picks a free one)")
+		floor := fs.Bool("floor", false, "serve the fan-out floor (bare write(2) loops, see bench.Floor) instead of the baseline")
 		if err := fs.Parse(args); err != nil {
 			return 2
 		}
-		if err := bench.ServeBaseline(ctx, *addr, os.Stdout); err != nil {
+		if err := bench.ServeBaseline(ctx, *addr, *floor, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "roost-bench baseline:", err)
 			return 1
 		}
@@ -98,7 +99,7 @@ func run(ctx context.Context, args []string) int {
 	fs.DurationVar(&o.Hold, "hold", 0, "idle: how long to hold the connections before measuring (0: 5s)")
 	fs.DurationVar(&o.Wait, "wait", 0, "how long to wait for deliveries after the last publish (0: 30s)")
 	fs.Var(&urls, "url", "server WebSocket URL, ws://host:port/ws (repeatable or comma list)")
-	fs.StringVar(&o.Spawn, "spawn", "", "start the server: roost or baseline")
+	fs.StringVar(&o.Spawn, "spawn", "", "start the server: roost, baseline, or floor (bare write(2) fan-out, for comparison)")
 	fs.IntVar(&o.Nodes, "nodes", 0, "nodes to spawn; > 1 with roost starts a redis-server too")
 	fs.StringVar(&o.RoostBin, "roost-bin", "", "roost binary (default: next to roost-bench, then PATH)")
 	fs.StringVar(&o.WSPath, "ws-path", "/ws", "WebSocket path of spawned servers")
