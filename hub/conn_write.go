@@ -73,9 +73,14 @@ func (c *conn) enqueueLocked(frame []byte, s *ioScratch) (int, error) {
 		if n == len(frame) {
 			return sentOK, nil
 		}
-		frame = frame[n:]
+		// The whole frame is queued with outOff at what the kernel took,
+		// so that atFrameBoundaryLocked knows a frame is half sent.
+		c.out = append(c.out, frame)
+		c.outOff = int32(n)
+		c.outBytes += int32(len(frame) - n)
 		c.stalledSince.Store(time.Now().UnixNano())
 		c.armWriteLocked()
+		return sentOK, nil
 	} else if c.state == stateOpen &&
 		(int(c.outBytes)+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
 		return sentOverflow, nil
