@@ -64,6 +64,10 @@ type Hub struct {
 	draining atomic.Bool
 	// closed is set when Shutdown has finished: calls return ErrClosed.
 	closed atomic.Bool
+	// runtimeSockets leaves every socket with the Go runtime, as when
+	// ownSocket cannot duplicate one at the descriptor limit; tests set it
+	// to drive that path.
+	runtimeSockets bool
 
 	// closing holds connections that were sent a close frame and wait for
 	// the client's answer; they have left the registry, so the sweeper

@@ -4,8 +4,6 @@ import (
 	"net"
 	"syscall"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // ownSocket takes the socket behind nc away from the Go runtime: the
@@ -23,8 +21,9 @@ import (
 func ownSocket(nc net.Conn, rc syscall.RawConn) int {
 	fd := -1
 	err := rc.Control(func(s uintptr) {
-		if n, err := unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0); err == nil {
-			fd = n
+		n, _, errno := syscall.Syscall(syscall.SYS_FCNTL, s, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno == 0 {
+			fd = int(n)
 		}
 	})
 	if err != nil || fd < 0 {

@@ -7,12 +7,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/roost-rt/roost/hub/internal/wire"
 )
@@ -51,21 +51,21 @@ func TestClosedConnNeverTouchesAReusedDescriptor(t *testing.T) {
 
 	// Fill every lower hole, so that the next socket pair takes fd.
 	for {
-		s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		s, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 		require.NoError(t, err)
-		defer unix.Close(s)
+		defer syscall.Close(s)
 		if s == fd {
-			require.NoError(t, unix.Close(s))
+			require.NoError(t, syscall.Close(s))
 			break
 		}
 		require.Less(t, s, fd, "number %d was not freed", fd)
 	}
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 	require.NoError(t, err)
-	defer unix.Close(pair[0])
-	defer unix.Close(pair[1])
+	defer syscall.Close(pair[0])
+	defer syscall.Close(pair[1])
 	require.Equal(t, fd, pair[0], "the new socket reuses the number")
-	_, err = unix.Write(pair[1], []byte("mine"))
+	_, err = syscall.Write(pair[1], []byte("mine"))
 	require.NoError(t, err)
 
 	s := getScratch()
@@ -76,11 +76,11 @@ func TestClosedConnNeverTouchesAReusedDescriptor(t *testing.T) {
 	require.False(t, c.send(wire.AppendFrame(nil, wire.KindText, []byte(`{"data":"x"}`)), s), "an ended connection takes no frame")
 
 	buf := make([]byte, 16)
-	n, err = unix.Read(pair[0], buf)
+	n, err = syscall.Read(pair[0], buf)
 	require.NoError(t, err)
 	require.Equal(t, "mine", string(buf[:n]), "the new socket's bytes are intact")
-	_, err = unix.Read(pair[1], buf)
-	require.ErrorIs(t, err, unix.EAGAIN, "nothing was written to the new socket")
+	_, err = syscall.Read(pair[1], buf)
+	require.ErrorIs(t, err, syscall.EAGAIN, "nothing was written to the new socket")
 }
 
 // openDescriptors counts the process's open descriptors.
@@ -89,4 +89,48 @@ func openDescriptors(t *testing.T) int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	require.NoError(t, err)
 	return len(ents) - 1 // ReadDir's own descriptor
+}
+
+// TestRuntimeOwnedSocketsStillWork drives the path a connection takes when
+// its socket cannot be taken from the runtime (no descriptor left for the
+// duplicate): epoll through netpoll.Add and reads and writes through
+// RawConn. Subscribe, publish, ping and a server-side close must work as
+// on owned sockets.
+func TestRuntimeOwnedSocketsStillWork(t *testing.T) {
+	h, err := New(Config{})
+	require.NoError(t, err)
+	h.runtimeSockets = true
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer func() { _ = h.Shutdown(context.Background()) }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli, _, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"?user=kept")
+	require.NoError(t, err)
+	defer cli.Close()
+	roundTrip := func(cmd, want string) {
+		t.Helper()
+		require.NoError(t, ws.WriteFrame(cli, ws.MaskFrameInPlace(ws.NewTextFrame([]byte(cmd)))))
+		require.NoError(t, cli.SetReadDeadline(time.Now().Add(10*time.Second)))
+		f, err := ws.ReadFrame(cli)
+		require.NoError(t, err)
+		require.Equal(t, want, string(f.Payload))
+	}
+	roundTrip(`{"id":1,"op":"subscribe","channel":"news"}`, `{"id":1,"ok":true}`)
+	es := h.reg.UserConns("kept", nil)
+	require.Len(t, es, 1)
+	require.NotNil(t, es[0].Value.nc, "the runtime keeps the socket")
+	require.NoError(t, h.Publish(context.Background(), "news", []byte(`{"n":1}`)))
+	f, err := ws.ReadFrame(cli)
+	require.NoError(t, err)
+	require.Equal(t, `{"channel":"news","data":{"n":1}}`, string(f.Payload))
+	roundTrip(`{"id":2,"op":"ping"}`, `{"id":2,"ok":true}`)
+
+	require.NoError(t, h.Disconnect(context.Background(), "kept"))
+	f, err = ws.ReadFrame(cli)
+	require.NoError(t, err)
+	require.Equal(t, ws.OpClose, f.Header.OpCode)
+	code, _ := ws.ParseCloseFrameData(f.Payload)
+	require.Equal(t, ws.StatusCode(4502), code)
 }

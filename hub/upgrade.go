@@ -133,7 +133,7 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 		if err != nil {
 			return err
 		}
-		if netpoll.RawDescriptors {
+		if netpoll.RawDescriptors && !h.runtimeSockets {
 			if fd := ownSocket(nc, rc); fd >= 0 {
 				c.nc, c.fd = nil, int32(fd)
 			}
