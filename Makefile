@@ -42,12 +42,16 @@ fallback:
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./.ci/fuzz.sh
 
-# bench runs the packages' Go benchmarks, then the roost-bench suite (which
+# bench runs the packages' Go benchmarks (the shard benchmarks that fill a
+# million members at fixed iteration counts: with -benchtime in seconds each
+# ramp-up step refills them), then the roost-bench suite (which
 # rewrites the generated part of docs/benchmarks.md and docs/img/*.png). A
 # failing Go benchmark does not stop the suite; the target still fails.
 bench: build
 	@status=0; \
-	$(GO) test -run='^$$' -bench=. -skip='BenchmarkFanout|BenchmarkBurst' -benchmem -count=3 ./shard ./netpoll ./hub/... || status=1; \
+	$(GO) test -run='^$$' -bench=. -skip='BenchmarkFanout|BenchmarkBurst|BenchmarkJoin|BenchmarkLeave|BenchmarkMemory' -benchmem -count=3 ./shard ./netpoll ./hub/... || status=1; \
+	$(GO) test -run='^$$' -bench='BenchmarkJoin|BenchmarkLeave' -benchtime=200000x -benchmem -count=3 ./shard || status=1; \
+	$(GO) test -run='^$$' -bench='BenchmarkMemory' -benchtime=1x -count=3 ./shard || status=1; \
 	$(GO) test -run='^$$' -bench='BenchmarkFanout' -benchtime=200x -count=3 ./hub/ || status=1; \
 	$(GO) test -run='^$$' -bench='BenchmarkBurst' -benchtime=10x -count=3 ./hub/ || status=1; \
 	$(BIN)/roost-bench suite --out docs || status=1; \

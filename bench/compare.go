@@ -176,23 +176,27 @@ func medians(scenario string, roost, base []*Result) []MetricMedian {
 	return out
 }
 
+// writeRows writes one line per metric with format, which takes the
+// label, roost's median, the other side's, and the ratio.
+func writeRows(w io.Writer, format string, ms []MetricMedian) {
+	for _, m := range ms {
+		name := m.Name
+		if m.Unit != "" {
+			name += " (" + m.Unit + ")"
+		}
+		fmt.Fprintf(w, format, name, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
+	}
+}
+
 // WriteComparison prints a comparison's medians and ratios, and any loss.
 func WriteComparison(w io.Writer, c *Comparison, color bool) error {
 	fmt.Fprintf(w, "%s at %d connections, median of %d run(s) each\n", c.Scenario, c.Conns, c.Runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "metric\troost\tbaseline\troost/baseline\t\n")
-	for _, m := range c.Metrics {
-		name := m.Name
-		if m.Unit != "" {
-			name += " (" + m.Unit + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", name, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
-	}
+	writeRows(tw, "%s\t%s\t%s\t%s\t\n", c.Metrics)
 	if len(c.FloorMetrics) > 0 {
 		fmt.Fprintf(tw, "\t\t\t\t\nagainst the write(2) floor\troost\tfloor\troost/floor\t\n")
-		for _, m := range c.FloorMetrics {
-			fmt.Fprintf(tw, "%s (%s)\t%s\t%s\t%s\t\n", m.Name, m.Unit, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
-		}
+		writeRows(tw, "%s\t%s\t%s\t%s\t\n", c.FloorMetrics)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

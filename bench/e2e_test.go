@@ -29,17 +29,24 @@ func startServing(tb testing.TB, h http.Handler) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 }
 
-func TestBroadcastAgainstInProcessBaseline(t *testing.T) {
-	url := startBaseline(t)
+// runSmallBroadcast runs 5 messages to 200 connections against url with
+// in-process workers and checks that all 1,000 deliveries arrived once.
+func runSmallBroadcast(t *testing.T, url string) *Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res, err := Run(ctx, Options{Scenario: "broadcast", Conns: 200, Msgs: 5, Rate: 50, URLs: []string{url}, InProcess: true, Quiet: true, Wait: 20 * time.Second})
 	if err != nil {
 		t.Fatalf("Run: %v (result %+v)", err, res)
 	}
-	if res.Connected != 200 || res.Loss.Expected != 1000 || res.Loss.Delivered != 1000 || !res.Loss.OK() {
+	if res.Connected != 200 || res.Loss != (Loss{Expected: 1000, Delivered: 1000}) {
 		t.Fatalf("connected %d, loss %+v; want 200 connected and 1000 deliveries", res.Connected, res.Loss)
 	}
+	return res
+}
+
+func TestBroadcastAgainstInProcessBaseline(t *testing.T) {
+	res := runSmallBroadcast(t, startBaseline(t))
 	if res.Latency.Count != 1000 || len(res.FanoutMs) != 5 {
 		t.Fatalf("latency count %d, fan-outs %d; want 1000 and 5", res.Latency.Count, len(res.FanoutMs))
 	}
@@ -51,16 +58,7 @@ func TestBroadcastAgainstInProcessBaseline(t *testing.T) {
 func TestBroadcastAgainstInProcessFloor(t *testing.T) {
 	f := NewFloor()
 	t.Cleanup(func() { f.Close() })
-	url := startServing(t, f)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	res, err := Run(ctx, Options{Scenario: "broadcast", Conns: 200, Msgs: 5, Rate: 50, URLs: []string{url}, InProcess: true, Quiet: true, Wait: 20 * time.Second})
-	if err != nil {
-		t.Fatalf("Run: %v (result %+v)", err, res)
-	}
-	if res.Connected != 200 || res.Loss.Delivered != 1000 || !res.Loss.OK() {
-		t.Fatalf("connected %d, loss %+v; want 200 connected and 1000 deliveries", res.Connected, res.Loss)
-	}
+	runSmallBroadcast(t, startServing(t, f))
 	if got := f.deliveries.Load(); got != 1000 {
 		t.Fatalf("floor counted %d deliveries, want 1000", got)
 	}

@@ -34,16 +34,7 @@ func startHub(tb testing.TB) string {
 }
 
 func TestBroadcastAgainstInProcessHub(t *testing.T) {
-	url := startHub(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	res, err := Run(ctx, Options{Scenario: "broadcast", Conns: 200, Msgs: 5, Rate: 50, URLs: []string{url}, InProcess: true, Quiet: true, Wait: 20 * time.Second})
-	if err != nil {
-		t.Fatalf("Run: %v (loss %+v)", err, res)
-	}
-	if res.Connected != 200 || res.Loss != (Loss{Expected: 1000, Delivered: 1000}) {
-		t.Fatalf("connected %d, loss %+v; want 200 and 1000 deliveries", res.Connected, res.Loss)
-	}
+	res := runSmallBroadcast(t, startHub(t))
 	if len(res.FanoutMs) != 5 {
 		t.Fatalf("fan-outs %d, want 5", len(res.FanoutMs))
 	}

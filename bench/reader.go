@@ -246,41 +246,51 @@ func (f *frameReader) frames(data []byte, h frameHandler) ([]byte, error) {
 		}
 		p := data[hl:n]
 		data = data[n:]
-		switch op {
-		case ws.OpPing:
-			if err := h.ping(p); err != nil {
-				return nil, err
-			}
-		case ws.OpPong:
-		case ws.OpClose:
-			code := uint16(1005)
-			if len(p) >= 2 {
-				code = binary.BigEndian.Uint16(p)
-			}
-			return nil, &closeError{code}
-		case ws.OpText, ws.OpBinary:
-			if f.frag != nil {
-				return nil, errProtocol // a new message inside a fragmented one
-			}
-			if fin {
-				h.data(p)
-			} else {
-				f.frag = append(make([]byte, 0, 2*len(p)), p...)
-			}
-		case ws.OpContinuation:
-			if f.frag == nil {
-				return nil, errProtocol
-			}
-			f.frag = append(f.frag, p...)
-			if fin {
-				m := f.frag
-				f.frag = nil
-				h.data(m)
-			}
-		default:
-			return nil, errProtocol
+		if err := f.frame(fin, op, p, h); err != nil {
+			return nil, err
 		}
 	}
+}
+
+// frame handles one complete server frame with payload p: a data message
+// (whole, or completed by this fragment) goes to h.data, a ping to h.ping,
+// and a close frame ends the connection with *closeError. A data frame
+// inside a fragmented message, or a continuation outside one, is a
+// protocol error (RFC 6455 section 5.4).
+func (f *frameReader) frame(fin bool, op ws.OpCode, p []byte, h frameHandler) error {
+	switch op {
+	case ws.OpPing:
+		return h.ping(p)
+	case ws.OpPong:
+	case ws.OpClose:
+		code := uint16(1005)
+		if len(p) >= 2 {
+			code = binary.BigEndian.Uint16(p)
+		}
+		return &closeError{code}
+	case ws.OpText, ws.OpBinary:
+		if f.frag != nil {
+			return errProtocol
+		}
+		if fin {
+			h.data(p)
+		} else {
+			f.frag = append(make([]byte, 0, 2*len(p)), p...)
+		}
+	case ws.OpContinuation:
+		if f.frag == nil {
+			return errProtocol
+		}
+		f.frag = append(f.frag, p...)
+		if fin {
+			m := f.frag
+			f.frag = nil
+			h.data(m)
+		}
+	default:
+		return errProtocol
+	}
+	return nil
 }
 
 func nowNanos() int64 { return time.Now().UnixNano() }

@@ -115,10 +115,10 @@ func (r *pollReader) add(i int, c *wsConn) error {
 	}
 	pc := &pollConn{fd: fd}
 	l := r.loops[i%len(r.loops)]
-	if c.w > c.r || c.frag != nil {
+	if c.w > c.r || c.fr.frag != nil {
 		// Frames that arrived with the subscribe reply: parse them here,
 		// before any loop can see the connection.
-		pc.fr.frag = c.frag
+		pc.fr.frag = c.fr.frag
 		h := &pollLoop{r: r, cur: i, curFd: fd, now: nowNanos()}
 		if err := pc.fr.feed(c.buf[c.r:c.w], h); err != nil {
 			r.end(i, pc, err)

@@ -382,3 +382,60 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+// TestWSConnNextSharesTheFrameRules reads, through the blocking client
+// codec, a ping, a message fragmented around a ping, a message with a
+// 16-bit length, and a close: next answers both pings with pongs, returns
+// the two messages whole, answers the close and reports its code. A data
+// frame inside a fragmented message is a protocol error, as in the epoll
+// reader.
+func TestWSConnNextSharesTheFrameRules(t *testing.T) {
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	defer srv.Close()
+	c := &wsConn{nc: cli, buf: make([]byte, 8)} // small: frames span refills
+	big := bytes.Repeat([]byte("b"), 300)
+	var stream []byte
+	stream = append(stream, serverFrame(t, true, ws.OpPing, []byte("p1"))...)
+	stream = append(stream, serverFrame(t, false, ws.OpText, []byte("hel"))...)
+	stream = append(stream, serverFrame(t, true, ws.OpPing, []byte("p2"))...)
+	stream = append(stream, serverFrame(t, true, ws.OpContinuation, []byte("lo"))...)
+	stream = append(stream, serverFrame(t, true, ws.OpText, big)...)
+	stream = append(stream, serverFrame(t, true, ws.OpClose, []byte{0x0f, 0xa1})...)
+	stream = append(stream, serverFrame(t, false, ws.OpText, []byte("a"))...)
+	stream = append(stream, serverFrame(t, true, ws.OpText, []byte("b"))...)
+	go func() { _, _ = srv.Write(stream) }()
+	replies := make(chan ws.OpCode, 8)
+	go func() {
+		for {
+			h, err := ws.ReadHeader(srv)
+			if err != nil {
+				close(replies)
+				return
+			}
+			if _, err := io.CopyN(io.Discard, srv, h.Length); err != nil {
+				close(replies)
+				return
+			}
+			replies <- h.OpCode
+		}
+	}()
+	for _, want := range []string{"hello", string(big)} {
+		got, err := c.next()
+		if err != nil || string(got) != want {
+			t.Fatalf("next: %.20q, %v; want %.20q", got, err, want)
+		}
+	}
+	var ce *closeError
+	if _, err := c.next(); !errors.As(err, &ce) || ce.code != 4001 {
+		t.Fatalf("next at the close frame: %v, want close 4001", err)
+	}
+	for _, want := range []ws.OpCode{ws.OpPong, ws.OpPong, ws.OpClose} {
+		if got := <-replies; got != want {
+			t.Fatalf("client answered %v, want %v", got, want)
+		}
+	}
+	if _, err := c.next(); !errors.Is(err, errProtocol) {
+		t.Fatalf("a data frame inside a fragmented message: %v, want errProtocol", err)
+	}
+}

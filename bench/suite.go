@@ -204,20 +204,12 @@ func (d *suiteData) markdown(w io.Writer) {
 		fmt.Fprintf(w, "\n#### %s, %d connections (median of %d runs per server)\n\n", c.Scenario, c.Conns, c.Runs)
 		fmt.Fprintln(w, "| metric | roost | baseline | roost/baseline |")
 		fmt.Fprintln(w, "|---|--:|--:|--:|")
-		for _, m := range c.Metrics {
-			name := m.Name
-			if m.Unit != "" {
-				name += " (" + m.Unit + ")"
-			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", name, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
-		}
+		writeRows(w, "| %s | %s | %s | %s |\n", c.Metrics)
 		if len(c.FloorMetrics) > 0 {
 			fmt.Fprintf(w, "\nAgainst the write(2) floor in the same runs (`bench.Floor`: the push written to every member with one bare write(2) each, %d loops, nothing else; median of %d runs):\n\n", 2*runtime.GOMAXPROCS(0), len(c.Floor))
 			fmt.Fprintln(w, "| metric | roost | floor | roost/floor |")
 			fmt.Fprintln(w, "|---|--:|--:|--:|")
-			for _, m := range c.FloorMetrics {
-				fmt.Fprintf(w, "| %s (%s) | %s | %s | %s |\n", m.Name, m.Unit, fmtNum(m.Roost), fmtNum(m.Baseline), fmtRatio(m.Ratio))
-			}
+			writeRows(w, "| %s | %s | %s | %s |\n", c.FloorMetrics)
 		}
 		loss := Loss{}
 		for _, rs := range [][]*Result{c.Roost, c.Baseline, c.Floor} {

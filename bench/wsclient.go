@@ -44,7 +44,9 @@ type wsConn struct {
 	wmu  sync.Mutex
 	buf  []byte // read buffer; buf[r:w] is unread
 	r, w int
-	frag []byte // fragments of a message in progress
+	fr   frameReader // its frag holds a fragmented message in progress; pend is unused
+	msg  []byte      // what next returns, set by data
+	got  bool
 }
 
 // dialWS opens a WebSocket to url from source address src (nil: any).
@@ -137,74 +139,42 @@ func (c *wsConn) fill(n int) error {
 
 // next returns the next data message. Pings are answered, pongs skipped,
 // and a close frame is answered and returned as *closeError. The returned
-// slice is valid until the next call.
+// slice is valid until the next call. Frames are parsed by frameHeader and
+// frameReader.frame, as the epoll reader parses them.
 func (c *wsConn) next() ([]byte, error) {
-	for {
+	c.msg, c.got = nil, false
+	for !c.got {
 		if err := c.fill(2); err != nil {
 			return nil, err
 		}
-		b0, b1 := c.buf[c.r], c.buf[c.r+1]
-		if b1&0x80 != 0 || b0&0x70 != 0 {
-			return nil, errProtocol // masked server frame or reserved bits
+		fin, op, hl, n, err := frameHeader(c.buf[c.r:c.w])
+		for err == nil && n == 0 { // the header is longer than what is buffered
+			if err = c.fill(c.w - c.r + 1); err == nil {
+				fin, op, hl, n, err = frameHeader(c.buf[c.r:c.w])
+			}
 		}
-		hl, l := 2, uint64(b1&0x7f)
-		switch l {
-		case 126:
-			hl = 4
-		case 127:
-			hl = 10
+		if err == nil {
+			err = c.fill(n)
 		}
-		if err := c.fill(hl); err != nil {
+		if err != nil {
 			return nil, err
 		}
-		switch hl {
-		case 4:
-			l = uint64(binary.BigEndian.Uint16(c.buf[c.r+2:]))
-		case 10:
-			l = binary.BigEndian.Uint64(c.buf[c.r+2:])
-		}
-		if l > maxServerFrame {
-			return nil, errFrameLarge
-		}
-		if err := c.fill(hl + int(l)); err != nil {
+		p := c.buf[c.r+hl : c.r+n]
+		c.r += n
+		if err := c.fr.frame(fin, op, p, c); err != nil {
+			var ce *closeError
+			if errors.As(err, &ce) {
+				c.writeFrame(ws.OpClose, p[:min(len(p), 2)])
+			}
 			return nil, err
-		}
-		p := c.buf[c.r+hl : c.r+hl+int(l)]
-		c.r += hl + int(l)
-		fin, op := b0&0x80 != 0, ws.OpCode(b0&0x0f)
-		switch op {
-		case ws.OpPing:
-			if err := c.writeFrame(ws.OpPong, p); err != nil {
-				return nil, err
-			}
-		case ws.OpPong:
-		case ws.OpClose:
-			code := uint16(1005)
-			if len(p) >= 2 {
-				code = binary.BigEndian.Uint16(p)
-			}
-			c.writeFrame(ws.OpClose, p[:min(len(p), 2)])
-			return nil, &closeError{code}
-		case ws.OpText, ws.OpBinary:
-			if fin && c.frag == nil {
-				return p, nil
-			}
-			c.frag = append(c.frag[:0], p...)
-		case ws.OpContinuation:
-			if c.frag == nil {
-				return nil, errProtocol
-			}
-			c.frag = append(c.frag, p...)
-			if fin {
-				msg := c.frag
-				c.frag = nil
-				return msg, nil
-			}
-		default:
-			return nil, errProtocol
 		}
 	}
+	return c.msg, nil
 }
+
+// data and ping make wsConn the frameHandler of its own frames.
+func (c *wsConn) data(p []byte)       { c.msg, c.got = p, true }
+func (c *wsConn) ping(p []byte) error { return c.writeFrame(ws.OpPong, p) }
 
 // command sends {"id":id,"op":op,"channel":channel} and waits for its reply,
 // skipping pushes. It is used during setup, before the read loop starts.

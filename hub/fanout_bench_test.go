@@ -77,10 +77,19 @@ func BenchmarkFanout(b *testing.B) {
 			go drain(c)
 			s, err := ln.Accept()
 			require.NoError(b, err)
-			b.Cleanup(func() { _ = s.Close() })
+			// Owned outright, as roost owns its sockets: the descriptor
+			// duplicated and the net.Conn closed, so the runtime's poller
+			// no longer hears of the socket (its EPOLLOUT edge on every
+			// ACK is a cost of runtime sockets, not of the write).
 			raw, err := s.(*net.TCPConn).SyscallConn()
 			require.NoError(b, err)
-			_ = raw.Control(func(fd uintptr) { fds = append(fds, int(fd)) })
+			var fd int
+			var dupErr error
+			require.NoError(b, raw.Control(func(s uintptr) { fd, dupErr = syscall.Dup(int(s)) }))
+			require.NoError(b, dupErr)
+			_ = s.Close()
+			b.Cleanup(func() { _ = syscall.Close(fd) })
+			fds = append(fds, fd)
 		}
 		b.ResetTimer()
 		cpu0 := cpuNanos()
