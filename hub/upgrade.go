@@ -20,7 +20,9 @@ var openGrants = []string{"*"}
 
 // ServeHTTP upgrades the request to a WebSocket connection and registers it
 // with the poller; the handler's goroutine returns at once, and the
-// connection owns no goroutine from then on.
+// connection owns no goroutine from then on. On Linux the hijacked socket
+// is taken from the Go runtime (its descriptor duplicated once and the
+// net.Conn closed, see ownSocket), so it keeps nothing of the runtime's.
 //
 // Refusals are plain HTTP answers with a JSON error body: 503 while shutting
 // down or at Config.MaxConnections, 403 for a refused Origin, 401 or 403 from
