@@ -3,12 +3,9 @@ package hub
 import (
 	"context"
 	"net"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,24 +16,8 @@ import (
 func TestPartlyWrittenFrameIsNotABoundary(t *testing.T) {
 	h, err := New(Config{SendBufferBytes: 4 << 10})
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	defer func() { _ = h.Shutdown(context.Background()) }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, _, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"?user=slow")
-	require.NoError(t, err)
-	defer cli.Close()
+	cli, c, id := serveOne(t, h, "slow")
 	require.NoError(t, cli.(*net.TCPConn).SetReadBuffer(4<<10))
-	var c *conn
-	var id uint64
-	require.Eventually(t, func() bool {
-		if es := h.reg.UserConns("slow", nil); len(es) == 1 {
-			c, id = es[0].Value, es[0].ID()
-		}
-		return c != nil
-	}, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, h.Subscribe(id, "big"))
 
 	data := `"` + strings.Repeat("x", 1<<20) + `"`

@@ -4,9 +4,7 @@ package hub
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,22 +23,7 @@ import (
 func TestClosedConnNeverTouchesAReusedDescriptor(t *testing.T) {
 	h, err := New(Config{})
 	require.NoError(t, err)
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	defer func() { _ = h.Shutdown(context.Background()) }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, _, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"?user=victim")
-	require.NoError(t, err)
-	defer cli.Close()
-	var c *conn
-	require.Eventually(t, func() bool {
-		if es := h.reg.UserConns("victim", nil); len(es) == 1 {
-			c = es[0].Value
-		}
-		return c != nil
-	}, 10*time.Second, 5*time.Millisecond)
+	_, c, _ := serveOne(t, h, "victim")
 	require.Nil(t, c.nc, "the hub owns the descriptor of a plain TCP connection")
 	fd := int(c.fd)
 	require.GreaterOrEqual(t, fd, 0)
@@ -100,15 +83,7 @@ func TestRuntimeOwnedSocketsStillWork(t *testing.T) {
 	h, err := New(Config{})
 	require.NoError(t, err)
 	h.runtimeSockets = true
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	defer func() { _ = h.Shutdown(context.Background()) }()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cli, _, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"?user=kept")
-	require.NoError(t, err)
-	defer cli.Close()
+	cli, c, _ := serveOne(t, h, "kept")
 	roundTrip := func(cmd, want string) {
 		t.Helper()
 		require.NoError(t, ws.WriteFrame(cli, ws.MaskFrameInPlace(ws.NewTextFrame([]byte(cmd)))))
@@ -118,9 +93,7 @@ func TestRuntimeOwnedSocketsStillWork(t *testing.T) {
 		require.Equal(t, want, string(f.Payload))
 	}
 	roundTrip(`{"id":1,"op":"subscribe","channel":"news"}`, `{"id":1,"ok":true}`)
-	es := h.reg.UserConns("kept", nil)
-	require.Len(t, es, 1)
-	require.NotNil(t, es[0].Value.nc, "the runtime keeps the socket")
+	require.NotNil(t, c.nc, "the runtime keeps the socket")
 	require.NoError(t, h.Publish(context.Background(), "news", []byte(`{"n":1}`)))
 	f, err := ws.ReadFrame(cli)
 	require.NoError(t, err)
