@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"text/tabwriter"
 )
@@ -113,13 +112,7 @@ func compare(ctx context.Context, o Options, runs int, sides []string) (*Compari
 	}
 	c := &Comparison{Scenario: o.Scenario, Runs: runs}
 	var lossErr error
-	log := o.Log
-	if log == nil {
-		log = os.Stderr
-	}
-	if o.Quiet {
-		log = io.Discard
-	}
+	log := o.progress()
 	for i := range runs {
 		// Each run starts with a different side, so that a drift of the
 		// machine's load does not favour one.

@@ -217,21 +217,8 @@ func writeFrame(fd int, frame []byte) bool {
 }
 
 // floorFrame frames payload as one unmasked text message, as a server
-// sends it (RFC 6455 section 5.2).
-func floorFrame(payload []byte) []byte {
-	n := len(payload)
-	f := make([]byte, 0, n+10)
-	f = append(f, 0x81)
-	switch {
-	case n < 126:
-		f = append(f, byte(n))
-	case n <= 0xffff:
-		f = append(f, 126, byte(n>>8), byte(n))
-	default:
-		f = append(f, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
-	}
-	return append(f, payload...)
-}
+// sends it.
+func floorFrame(payload []byte) []byte { return ws.MustCompileFrame(ws.NewTextFrame(payload)) }
 
 func (f *Floor) serveStats(w http.ResponseWriter, _ *http.Request) {
 	var ms runtime.MemStats

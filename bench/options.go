@@ -243,3 +243,15 @@ func apiBase(wsURL string) string {
 	}
 	return scheme + "://" + u.Host
 }
+
+// progress is where a run writes its progress: o.Log, standard error when
+// that is nil, nowhere when o.Quiet.
+func (o *Options) progress() io.Writer {
+	switch {
+	case o.Quiet:
+		return io.Discard
+	case o.Log != nil:
+		return o.Log
+	}
+	return os.Stderr
+}

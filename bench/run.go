@@ -109,13 +109,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
-	log := o.Log
-	if log == nil {
-		log = os.Stderr
-	}
-	if o.Quiet {
-		log = io.Discard
-	}
+	log := o.progress()
 	res := &Result{Scenario: o.Scenario, Nodes: o.Nodes, Conns: o.Conns, Channels: o.Channels, Msgs: o.Msgs, Size: o.Size, Started: time.Now().UTC(), LoadAvg: loadAvg(), Reader: o.Reader}
 	if res.Reader == "" {
 		res.Reader = ReaderEpoll

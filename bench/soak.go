@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -125,13 +124,7 @@ func Soak(ctx context.Context, so SoakOptions) (*SoakResult, error) {
 	if err := check.normalize(); err != nil {
 		return nil, err
 	}
-	log := o.Log
-	if log == nil {
-		log = os.Stderr
-	}
-	if o.Quiet {
-		log = io.Discard
-	}
+	log := o.progress()
 	srv, err := spawn(ctx, &check)
 	if err != nil {
 		return nil, err

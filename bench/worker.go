@@ -332,11 +332,7 @@ func (w *worker) setup(ctx context.Context) {
 			c, hs, err := w.open(ctx, w.plan.First+i, w.plan.Channels[w.plan.Assign[i]])
 			<-sem
 			if err != nil {
-				w.failed.Add(1)
-				w.tally.untrack(i)
-				w.mu.Lock()
-				w.errs[err.Error()]++
-				w.mu.Unlock()
+				w.setupFailed(i, err)
 				return
 			}
 			w.hsMu.Lock()
@@ -351,11 +347,7 @@ func (w *worker) setup(ctx context.Context) {
 				return
 			}
 			if err := w.reader.add(i, c); err != nil {
-				w.failed.Add(1)
-				w.tally.untrack(i)
-				w.mu.Lock()
-				w.errs[err.Error()]++
-				w.mu.Unlock()
+				w.setupFailed(i, err)
 				return
 			}
 			w.connected.Add(1)
@@ -366,6 +358,16 @@ func (w *worker) setup(ctx context.Context) {
 }
 
 // message records a harness push that connection i received at now.
+// setupFailed records that connection i could not be set up: it is not
+// expected to receive anything, and err is counted by its text.
+func (w *worker) setupFailed(i int, err error) {
+	w.failed.Add(1)
+	w.tally.untrack(i)
+	w.mu.Lock()
+	w.errs[err.Error()]++
+	w.mu.Unlock()
+}
+
 func (w *worker) message(i int, p []byte, now int64) {
 	if bp, ok := parsePush(p); ok {
 		w.tally.record(i, int32(bp.channel), bp.seq, bp.sent, now)
