@@ -4,7 +4,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/roost-rt/roost/hub/internal/wire"
@@ -212,11 +211,7 @@ func (c *conn) teardown(reason CloseReason) {
 	if c.stream != nil {
 		close(c.stream.done)
 	}
-	if c.nc != nil {
-		_ = c.nc.Close()
-	} else {
-		_ = syscall.Close(int(c.fd))
-	}
+	c.closeSocket()
 	c.leave()
 	c.h.st.disconnects[reason].Add(1)
 	if f := c.h.cfg.OnDisconnect; f != nil {

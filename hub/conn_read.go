@@ -46,7 +46,7 @@ func (c *conn) readOnce(s *ioScratch) {
 func (c *conn) consume(b []byte, s *ioScratch) {
 	c.entry.Touch(time.Now().UnixNano())
 	c.pingedAt.Store(0)
-	c.h.st.bytesIn.Add(uint64(len(b)))
+	s.bytesIn += uint64(len(b))
 	s.conn = c
 	err := c.parser.Feed(b, c.h.cfg.MaxMessageBytes, s.msgFn)
 	s.conn = nil
@@ -94,7 +94,7 @@ func (s *ioScratch) handleMessage(m wire.Message) error {
 	if !c.open() {
 		return nil // closing or closed: the client's remaining messages are dropped
 	}
-	c.h.st.messagesIn.Add(1)
+	s.msgsIn++
 	if m.Kind == wire.KindBinary {
 		c.replyError(0, false, &Error{Code: 400, Message: "binary messages are not supported; send JSON text"}, s)
 		return nil

@@ -33,20 +33,25 @@ func (h *Hub) registerStream(c *conn, leftover []byte) {
 	go c.streamWrite()
 }
 
-// streamRead feeds the parser until the connection ends.
+// streamRead feeds the parser until the connection ends. It reads into its
+// own small buffer and borrows the pooled scratch (whose 32 KiB read buffer
+// it does not use) only while it handles what it read, as a poller worker
+// does.
 func (c *conn) streamRead(leftover []byte) {
-	s := getScratch()
-	defer putScratch(s)
-	if len(leftover) > 0 {
-		c.consume(leftover, s)
+	handle := func(b []byte) {
+		s := getScratch()
+		c.consume(b, s)
 		s.flushStats(c.h)
+		putScratch(s)
+	}
+	if len(leftover) > 0 {
+		handle(leftover)
 	}
 	buf := make([]byte, streamReadBuf)
 	for {
 		n, err := c.nc.Read(buf)
 		if n > 0 {
-			c.consume(buf[:n], s)
-			s.flushStats(c.h)
+			handle(buf[:n])
 		}
 		if err != nil {
 			c.finish(ReasonClientClosed)
@@ -82,11 +87,7 @@ func (c *conn) streamWrite() {
 			c.h.st.bytesOut.Add(uint64(n))
 			c.mu.Lock()
 			if c.state != stateClosed {
-				c.advanceLocked(int(n))
-				if len(c.out) == 0 {
-					c.out = nil
-					c.stalledSince.Store(0)
-				}
+				c.wroteLocked(int(n))
 			}
 			c.mu.Unlock()
 			if err != nil {

@@ -52,11 +52,11 @@ func (c *conn) send(frame []byte, s *ioScratch) bool {
 // kernel did not take. A close frame (force) is queued past the bounds.
 func (c *conn) enqueueLocked(frame []byte, s *ioScratch) (int, error) {
 	h := c.h
+	if len(c.out) > 0 && c.state == stateOpen &&
+		(int(c.outBytes)+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
+		return sentOverflow, nil
+	}
 	if c.stream != nil {
-		if len(c.out) > 0 && c.state == stateOpen &&
-			(int(c.outBytes)+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
-			return sentOverflow, nil
-		}
 		if len(c.out) == 0 {
 			c.stalledSince.Store(time.Now().UnixNano())
 		}
@@ -81,9 +81,6 @@ func (c *conn) enqueueLocked(frame []byte, s *ioScratch) (int, error) {
 		c.stalledSince.Store(time.Now().UnixNano())
 		c.armWriteLocked()
 		return sentOK, nil
-	} else if c.state == stateOpen &&
-		(int(c.outBytes)+len(frame) > h.cfg.OutboundQueueBytes || len(c.out) >= h.cfg.OutboundQueueFrames) {
-		return sentOverflow, nil
 	}
 	c.out = append(c.out, frame)
 	c.outBytes += int32(len(frame))
@@ -146,17 +143,25 @@ func (c *conn) flush(s *ioScratch) {
 		return
 	}
 	s.bytesOut += uint64(n)
-	c.advanceLocked(n)
-	if len(c.out) == 0 {
-		c.stalledSince.Store(0)
-		c.out = nil // an idle conn keeps no queue memory
-	} else {
-		if n > 0 {
-			c.stalledSince.Store(time.Now().UnixNano())
-		}
+	c.wroteLocked(n)
+	if len(c.out) > 0 {
 		c.armWriteLocked()
 	}
 	c.mu.Unlock()
+}
+
+// wroteLocked records that the kernel took n bytes of the queue, for the
+// poller's flush and the stream writer alike: they leave the queue, and the
+// stall clock restarts on progress, or stops with the queue empty (an idle
+// conn keeps no queue memory).
+func (c *conn) wroteLocked(n int) {
+	c.advanceLocked(n)
+	if len(c.out) == 0 {
+		c.out = nil
+		c.stalledSince.Store(0)
+	} else if n > 0 {
+		c.stalledSince.Store(time.Now().UnixNano())
+	}
 }
 
 // advanceLocked drops n written bytes from the head of the queue.

@@ -36,9 +36,10 @@ type ioScratch struct {
 	msgFn func(wire.Message) error
 
 	// Counters gathered locally and added to the Hub's once per event or
-	// fan-out batch, so that two cores writing do not share a cache line
-	// per recipient.
+	// fan-out batch, so that two cores do not share a cache line per
+	// recipient or per inbound message.
 	writes, bytesOut, msgsOut, delivered uint64
+	bytesIn, msgsIn                      uint64
 }
 
 // flushStats adds s's local counters to h's and zeroes them.
@@ -53,7 +54,11 @@ func (s *ioScratch) flushStats(h *Hub) {
 	if s.delivered != 0 {
 		h.st.deliveries.Add(s.delivered)
 	}
-	s.writes, s.bytesOut, s.msgsOut, s.delivered = 0, 0, 0, 0
+	if s.bytesIn != 0 {
+		h.st.bytesIn.Add(s.bytesIn)
+		h.st.messagesIn.Add(s.msgsIn)
+	}
+	s.writes, s.bytesOut, s.msgsOut, s.delivered, s.bytesIn, s.msgsIn = 0, 0, 0, 0, 0, 0
 }
 
 // scratchPool's New is set in init: newScratch binds handleMessage, which

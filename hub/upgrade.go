@@ -69,11 +69,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	up := ws.HTTPUpgrader{Timeout: h.cfg.HandshakeTimeout}
 	nc, rw, _, err := up.Upgrade(r, w)
 	if err != nil {
-		// gobwas/ws has answered 400 or 426 itself on the hijacked socket.
+		// gobwas/ws has answered 400 or 426 itself on the hijacked socket,
+		// unless the client did not take the answer within the timeout.
 		if nc != nil {
 			_ = nc.Close()
 		}
-		h.handshakeFailed(hsBadRequest)
+		reason := hsBadRequest
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			reason = hsTimeout
+		}
+		h.handshakeFailed(reason)
 		return
 	}
 	var leftover []byte
@@ -142,7 +147,7 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 		}
 		if n := h.cfg.SendBufferBytes; n > 0 {
 			if err := c.setSendBuffer(rc, n); err != nil {
-				c.closeUnregistered()
+				c.closeSocket()
 				return err
 			}
 		}
@@ -160,8 +165,7 @@ func (h *Hub) register(nc net.Conn, leftover []byte, id Identity, remote string)
 	// until c.entry is set makes every other goroutine, which locks c.mu
 	// before it reads c.entry, see it set.
 	c.mu.Lock()
-	entry, first := h.reg.Add(id.User, remote, c)
-	entry.Touch(entry.ConnectedAt().UnixNano())
+	entry, first := h.reg.Add(id.User, remote, c) // active as of now
 	c.entry = entry
 	c.mu.Unlock()
 	if first && h.cfg.Presence != nil {
@@ -227,9 +231,10 @@ func (c *conn) setSendBuffer(rc syscall.RawConn, n int) error {
 	return os.NewSyscallError("setsockopt", serr)
 }
 
-// closeUnregistered closes the socket of a conn that never reached the
+// closeSocket closes c's socket, whoever owns it. teardown calls it once
+// state is stateClosed; register, for a conn that never reached the
 // registry (ServeHTTP closes nc as well; closing it twice is harmless).
-func (c *conn) closeUnregistered() {
+func (c *conn) closeSocket() {
 	if c.nc == nil {
 		_ = syscall.Close(int(c.fd))
 		return

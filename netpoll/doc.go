@@ -26,7 +26,7 @@
 //
 // On other systems the same API is served by one goroutine per Desc that waits
 // for readability through syscall.RawConn.Read (and one per pending WantWrite
-// through RawConn.Write). It exists so that code built on netpoll compiles and
+// waiting in poll(2), 50 ms at a time, inside RawConn.Control). It exists so that code built on netpoll compiles and
 // its tests run on a developer's laptop; it is not meant to hold many
 // connections.
 //

@@ -1,4 +1,4 @@
 package netpoll
 
 // Fallback reports whether the tests run against the portable poller.
-const Fallback = fallback
+const Fallback = !RawDescriptors

@@ -32,9 +32,6 @@ const (
 	flagRemoved
 )
 
-// fallback reports whether this build is the portable goroutine-per-Desc poller.
-const fallback = false
-
 // RawDescriptors reports whether Poller.AddFd is supported: true for the
 // epoll poller, false for the goroutine fallback, which can only wait on a
 // descriptor through the Go runtime's own poller.

@@ -11,8 +11,9 @@ import (
 )
 
 // This is the portable fallback: one goroutine per Desc waits for readability
-// through syscall.RawConn.Read, and one goroutine per pending WantWrite waits
-// through RawConn.Write. The Go runtime's own poller does the waiting. It
+// through syscall.RawConn.Read (the Go runtime's own poller does that
+// waiting), and one goroutine per pending WantWrite waits in poll(2), 50 ms
+// at a time, inside RawConn.Control (see writeLoop). It
 // keeps the API of the Linux poller so that code built on netpoll compiles and
 // its tests run on any system; it is not meant to hold many connections.
 //
@@ -24,10 +25,6 @@ import (
 var (
 	errNoDeadlines = errors.New("roost: netpoll fallback needs a conn with SetReadDeadline and SetWriteDeadline")
 )
-
-// fallback reports whether this build is the portable goroutine-per-Desc
-// poller. Build with -tags netpoll_fallback to test it on Linux.
-const fallback = true
 
 // RawDescriptors reports whether Poller.AddFd is supported: false here, true
 // for the epoll poller.
