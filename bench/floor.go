@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -44,7 +45,6 @@ type Floor struct {
 	connections atomic.Int64
 	published   atomic.Uint64
 	deliveries  atomic.Uint64
-	writeErrors atomic.Uint64
 }
 
 // NewFloor returns a Floor; Close releases its descriptors.
@@ -99,37 +99,26 @@ func (f *Floor) serveWS(w http.ResponseWriter, r *http.Request) {
 		if json.Unmarshal(msg, &cmd) != nil {
 			return
 		}
-		subscribe := cmd.Op == "subscribe" && validChannel(cmd.Channel)
-		if subscribe {
-			// Registered before the reply, so a publish the client makes
-			// after its reply reaches it.
-			sc, ok := conn.(syscall.Conn)
-			if !ok {
-				return
-			}
-			if err := f.adopt(sc, cmd.Channel); err != nil {
-				return
-			}
-		}
-		if wsutil.WriteServerText(conn, okReply(cmd.ID)) != nil || subscribe {
+		if cmd.Op == "subscribe" && validChannel(cmd.Channel) {
+			_ = f.adopt(conn, cmd.Channel, floorFrame(okReply(cmd.ID)))
 			return // a member's socket lives on in its descriptor
+		}
+		if wsutil.WriteServerText(conn, okReply(cmd.ID)) != nil {
+			return
 		}
 	}
 }
 
-// adopt duplicates conn's descriptor into channel's member list.
-func (f *Floor) adopt(conn syscall.Conn, channel string) error {
-	rc, err := conn.SyscallConn()
+// adopt takes conn's socket from the runtime (conn is closed) into
+// channel's member list and writes reply through it. The reply is written
+// under f.mu, after the member is listed: a publish takes its snapshot of
+// the members under f.mu too, so it either misses the member or follows
+// the reply, and a publish the client makes once it has the reply reaches
+// it.
+func (f *Floor) adopt(conn net.Conn, channel string, reply []byte) error {
+	fd, err := dupSocket(conn)
 	if err != nil {
 		return err
-	}
-	fd := -1
-	var dupErr error
-	if err := rc.Control(func(s uintptr) { fd, dupErr = syscall.Dup(int(s)) }); err != nil {
-		return err
-	}
-	if dupErr != nil {
-		return dupErr
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -139,7 +128,7 @@ func (f *Floor) adopt(conn syscall.Conn, channel string) error {
 	}
 	f.members[channel] = append(f.members[channel], fd)
 	f.connections.Add(1)
-	return nil
+	return writeAllFD(fd, reply, baselineWriteWait)
 }
 
 func (f *Floor) servePublish(w http.ResponseWriter, r *http.Request) {
@@ -173,16 +162,13 @@ func (f *Floor) writeAll(fds []int, frame []byte) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ok, failed uint64
+			var ok uint64
 			for _, fd := range fds[min(w*share, len(fds)):min((w+1)*share, len(fds))] {
-				if writeFrame(fd, frame) {
+				if writeAllFD(fd, frame, baselineWriteWait) == nil {
 					ok++
-				} else {
-					failed++
 				}
 			}
 			f.deliveries.Add(ok)
-			f.writeErrors.Add(failed)
 		}()
 	}
 	wg.Wait()
@@ -195,26 +181,6 @@ func (f *Floor) writeAll(fds []int, frame []byte) {
 // to 18,000 members, and striping members over the loops instead of
 // contiguous shares cost 14.2 (more reader wake-ups).
 func floorWriters() int { return 2 * runtime.GOMAXPROCS(0) }
-
-// writeFrame writes frame to fd, waiting for room only if the first
-// write(2) is short.
-func writeFrame(fd int, frame []byte) bool {
-	deadline := time.Now().Add(baselineWriteWait)
-	for len(frame) > 0 {
-		n, err := syscall.Write(fd, frame)
-		if n > 0 {
-			frame = frame[n:]
-		}
-		switch {
-		case err == syscall.EINTR:
-		case err == syscall.EAGAIN && time.Now().Before(deadline):
-			time.Sleep(time.Millisecond)
-		case err != nil:
-			return false
-		}
-	}
-	return true
-}
 
 // floorFrame frames payload as one unmasked text message, as a server
 // sends it.

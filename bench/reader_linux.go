@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -141,32 +140,8 @@ func (r *pollReader) add(i int, c *wsConn) error {
 	return nil
 }
 
-// detachFD returns a close-on-exec duplicate of c's socket and closes c's
-// net.Conn, so that only the duplicate, unknown to Go's netpoller, remains.
-// The duplicate shares the socket's file status flags, so it is
-// non-blocking.
-func detachFD(c *wsConn) (int, error) {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return -1, errors.New("roost: bench: connection has no file descriptor")
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	fd := -1
-	var dupErr error
-	if err := raw.Control(func(s uintptr) {
-		fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return -1, err
-	}
-	if dupErr != nil {
-		return -1, os.NewSyscallError("fcntl", dupErr)
-	}
-	c.nc.Close()
-	return fd, nil
-}
+// detachFD takes c's socket from Go's netpoller (see dupSocket).
+func detachFD(c *wsConn) (int, error) { return dupSocket(c.nc) }
 
 // run waits for readable connections and reads each once per wake-up;
 // level triggering brings back those with more to read.
@@ -255,27 +230,7 @@ func closeFD(pc *pollConn) {
 // to wait for room in the socket's send buffer.
 func writeFD(fd int, op ws.OpCode, p []byte, wait time.Duration) error {
 	var scratch [64]byte
-	frame := appendClientFrame(scratch[:0], op, p)
-	deadline := time.Now().Add(wait)
-	for len(frame) > 0 {
-		n, err := unix.Write(fd, frame)
-		if n > 0 {
-			frame = frame[n:]
-		}
-		switch {
-		case err == nil || err == unix.EINTR:
-		case err == unix.EAGAIN:
-			wait := time.Until(deadline)
-			if wait <= 0 {
-				return os.NewSyscallError("write", unix.EAGAIN)
-			}
-			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
-			unix.Poll(fds, int(wait/time.Millisecond)+1)
-		default:
-			return os.NewSyscallError("write", err)
-		}
-	}
-	return nil
+	return writeAllFD(fd, appendClientFrame(scratch[:0], op, p), wait)
 }
 
 // close wakes every loop, waits for them, then closes each connection still

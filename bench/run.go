@@ -243,7 +243,7 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 		r.workers = append(r.workers, w)
-		plan := &Plan{Worker: i, URLs: r.urls, First: first, Channels: channels, Assign: assign[first:last], Sources: sources,
+		plan := &Plan{URLs: r.urls, First: first, Channels: channels, Assign: assign[first:last], Sources: sources,
 			Dials: o.Dials, ChurnRate: o.ChurnRate / float64(nw), Reader: o.Reader, Readers: o.Readers}
 		if o.ConnectRate > 0 {
 			plan.ConnectRate = o.ConnectRate / float64(nw)

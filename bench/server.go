@@ -405,13 +405,12 @@ type serverStats struct {
 	Goroutines  float64
 	HeapAlloc   float64
 	Evictions   float64
-	Deliveries  float64
 }
 
 // fetchStats reads GET /api/stats, and /metrics and /debug/vars when they
 // exist, tolerating any of them missing.
 func fetchStats(ctx context.Context, cl *http.Client, base, apiKey string) serverStats {
-	s := serverStats{-1, -1, -1, -1, -1}
+	s := serverStats{-1, -1, -1, -1}
 	get := func(path string) []byte {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 		if err != nil {
@@ -440,7 +439,7 @@ func fetchStats(ctx context.Context, cl *http.Client, base, apiKey string) serve
 			return -1
 		}
 		s.Connections, s.Goroutines, s.HeapAlloc = num("connections"), num("goroutines"), num("heap_alloc")
-		s.Evictions, s.Deliveries = num("evictions"), num("deliveries")
+		s.Evictions = num("evictions")
 	}
 	if s.Goroutines < 0 || s.HeapAlloc < 0 {
 		if b := get("/metrics"); b != nil {
@@ -476,7 +475,7 @@ func fetchStats(ctx context.Context, cl *http.Client, base, apiKey string) serve
 // sumStats adds per-node figures; -1 (absent) on any node stays -1.
 func sumStats(all []serverStats) serverStats {
 	if len(all) == 0 {
-		return serverStats{-1, -1, -1, -1, -1}
+		return serverStats{-1, -1, -1, -1}
 	}
 	out := serverStats{}
 	add := func(dst *float64, v float64) {
@@ -491,7 +490,6 @@ func sumStats(all []serverStats) serverStats {
 		add(&out.Goroutines, s.Goroutines)
 		add(&out.HeapAlloc, s.HeapAlloc)
 		add(&out.Evictions, s.Evictions)
-		add(&out.Deliveries, s.Deliveries)
 	}
 	return out
 }

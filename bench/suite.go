@@ -81,10 +81,7 @@ func Suite(ctx context.Context, so SuiteOptions) error {
 		d.sides = []string{"baseline"}
 		d.note = "roost was not measured in this run: " + err.Error()
 	}
-	log := so.Base.Log
-	if log == nil {
-		log = os.Stderr
-	}
+	log := so.Base.progress()
 	var lossErr error
 	for _, sc := range []string{"idle", "broadcast", "channels"} {
 		o := so.Base
@@ -206,7 +203,7 @@ func (d *suiteData) markdown(w io.Writer) {
 		fmt.Fprintln(w, "|---|--:|--:|--:|")
 		writeRows(w, "| %s | %s | %s | %s |\n", c.Metrics)
 		if len(c.FloorMetrics) > 0 {
-			fmt.Fprintf(w, "\nAgainst the write(2) floor in the same runs (`bench.Floor`: the push written to every member with one bare write(2) each, %d loops, nothing else; median of %d runs):\n\n", 2*runtime.GOMAXPROCS(0), len(c.Floor))
+			fmt.Fprintf(w, "\nAgainst the write(2) floor in the same runs (`bench.Floor`: the push written to every member with one bare write(2) each, %d loops, nothing else; median of %d runs):\n\n", floorWriters(), len(c.Floor))
 			fmt.Fprintln(w, "| metric | roost | floor | roost/floor |")
 			fmt.Fprintln(w, "|---|--:|--:|--:|")
 			writeRows(w, "| %s | %s | %s | %s |\n", c.FloorMetrics)

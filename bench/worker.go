@@ -20,7 +20,6 @@ import (
 // Plan is what the coordinator tells one worker process: which connections
 // to open, where, and how. It travels as one JSON line on the worker's stdin.
 type Plan struct {
-	Worker   int      `json:"worker"`
 	URLs     []string `json:"urls"`     // connection i (global index) uses URLs[i % len(URLs)]
 	First    int      `json:"first"`    // global index of this worker's first connection
 	Channels []string `json:"channels"` // channel names; Assign indexes them
@@ -100,7 +99,6 @@ type fromWorker struct {
 	Progress *Progress     `json:"progress,omitempty"`
 	Ready    *Ready        `json:"ready,omitempty"`
 	Report   *WorkerReport `json:"report,omitempty"`
-	Error    string        `json:"error,omitempty"`
 }
 
 var errPlanFirst = errors.New("roost: bench: worker expected a plan first")
@@ -357,7 +355,6 @@ func (w *worker) setup(ctx context.Context) {
 	w.setupSeconds = time.Since(start).Seconds()
 }
 
-// message records a harness push that connection i received at now.
 // setupFailed records that connection i could not be set up: it is not
 // expected to receive anything, and err is counted by its text.
 func (w *worker) setupFailed(i int, err error) {
@@ -368,6 +365,7 @@ func (w *worker) setupFailed(i int, err error) {
 	w.mu.Unlock()
 }
 
+// message records a harness push that connection i received at now.
 func (w *worker) message(i int, p []byte, now int64) {
 	if bp, ok := parsePush(p); ok {
 		w.tally.record(i, int32(bp.channel), bp.seq, bp.sent, now)

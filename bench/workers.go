@@ -133,9 +133,6 @@ func startWorker(ctx context.Context, i int, cmd *exec.Cmd) (*workerHandle, erro
 				}
 				return
 			}
-			if m.Error != "" {
-				h.setErr(fmt.Errorf("%w %d: %s", errWorker, i, m.Error))
-			}
 			h.msgs <- m
 		}
 	}()

@@ -232,7 +232,7 @@ type benchPush struct {
 // stays cheap). ok is false for replies and for pushes the harness did not
 // publish.
 func parsePush(p []byte) (bp benchPush, ok bool) {
-	if bytes.Contains(p, []byte(`"id":`)) {
+	if bytes.HasPrefix(p, []byte(`{"id":`)) { // a reply: roost and the baseline write the id first
 		return bp, false
 	}
 	var ok1, ok2, ok3 bool
