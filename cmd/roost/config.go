@@ -210,7 +210,7 @@ func parseConfig(args []string, environ []string) (*options, []string, error) {
 	if o.Config != "" {
 		var err error
 		if file, err = readConfigFile(o.Config, fs); err != nil {
-			return nil, nil, &configError{flag: "config", source: o.sources["config"], msg: err.Error()}
+			return nil, nil, o.configErr("config", err.Error())
 		}
 	}
 
@@ -219,23 +219,21 @@ func parseConfig(args []string, environ []string) (*options, []string, error) {
 		if err != nil || f.Name == "config" || o.sources[f.Name] != "" {
 			return
 		}
-		if v, ok := getenv(envName(f.Name)); ok {
-			src := "env " + envName(f.Name)
-			if e := fs.Set(f.Name, v); e != nil {
-				err = &configError{flag: f.Name, source: src, msg: valueErrorText(f, v, e)}
-			}
-			o.sources[f.Name] = src
+		// The environment wins over the file; a flag set on the command
+		// line was skipped above.
+		v, src := "", "default"
+		if ev, ok := getenv(envName(f.Name)); ok {
+			v, src = ev, "env "+envName(f.Name)
+		} else if fv, ok := file[f.Name]; ok {
+			v, src = fv.value, "file "+o.Config+":"+strconv.Itoa(fv.line)
+		}
+		o.sources[f.Name] = src
+		if src == "default" {
 			return
 		}
-		if fv, ok := file[f.Name]; ok {
-			src := "file " + o.Config + ":" + strconv.Itoa(fv.line)
-			if e := fs.Set(f.Name, fv.value); e != nil {
-				err = &configError{flag: f.Name, source: src, msg: valueErrorText(f, fv.value, e)}
-			}
-			o.sources[f.Name] = src
-			return
+		if e := fs.Set(f.Name, v); e != nil {
+			err = &configError{flag: f.Name, source: src, msg: valueErrorText(f, v, e)}
 		}
-		o.sources[f.Name] = "default"
 	})
 	if err != nil {
 		return nil, nil, err
@@ -343,12 +341,15 @@ func readConfigFile(path string, fs *flag.FlagSet) (map[string]fileValue, error)
 	return out, nil
 }
 
+// configErr reports msg about flag name, with where its value came from.
+func (o *options) configErr(name, msg string) error {
+	return &configError{flag: name, source: o.sources[name], msg: msg}
+}
+
 // validate checks the values that parse but make no sense. The first problem
 // found is returned as a *configError naming its flag.
 func (o *options) validate() error {
-	bad := func(name, format string, args ...any) error {
-		return &configError{flag: name, source: o.sources[name], msg: fmt.Sprintf(format, args...)}
-	}
+	bad := func(name, format string, args ...any) error { return o.configErr(name, fmt.Sprintf(format, args...)) }
 	if _, port, err := net.SplitHostPort(o.Addr); err != nil {
 		return bad("addr", "%q is not host:port", o.Addr)
 	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {

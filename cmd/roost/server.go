@@ -54,7 +54,7 @@ func newServer(o *options, log *slog.Logger) (*server, error) {
 	if o.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
 		if err != nil {
-			return nil, &configError{flag: "tls-cert", source: o.sources["tls-cert"], msg: err.Error()}
+			return nil, o.configErr("tls-cert", err.Error())
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.tls = true
@@ -104,40 +104,34 @@ func newServer(o *options, log *slog.Logger) (*server, error) {
 	return s, nil
 }
 
+// offIfZero turns the command line's "0: unlimited, never" into the hub's
+// negative "off" (where the hub's zero means its default).
+func offIfZero[T int | float64 | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
 // hubConfig translates the options into a hub.Config; the command line's
 // "0 means unlimited" becomes the hub's "negative means unlimited".
 func (s *server) hubConfig() (hub.Config, error) {
 	o := s.opts
-	unlimited := func(v int) int {
-		if v == 0 {
-			return -1
-		}
-		return v
-	}
-	never := func(d time.Duration) time.Duration {
-		if d == 0 {
-			return -1
-		}
-		return d
-	}
 	hc := hub.Config{
 		RemoteAddr:              s.remote,
 		MaxConnections:          o.MaxConnections,
-		MaxMessageBytes:         unlimited(o.MaxMessageBytes),
-		MaxSubscriptionsPerConn: unlimited(o.MaxSubscriptionsPerConn),
-		InboundRate:             o.InboundRate,
+		MaxMessageBytes:         offIfZero(o.MaxMessageBytes),
+		MaxSubscriptionsPerConn: offIfZero(o.MaxSubscriptionsPerConn),
+		InboundRate:             offIfZero(o.InboundRate),
 		OutboundQueueBytes:      o.OutboundQueueBytes,
 		WriteTimeout:            o.WriteTimeout,
 		FanoutWorkers:           o.FanoutWorkers,
 		SendBufferBytes:         o.SendBufferBytes,
-		PingInterval:            never(o.PingInterval),
-		IdleTimeout:             never(o.IdleTimeout),
+		PingInterval:            offIfZero(o.PingInterval),
+		IdleTimeout:             offIfZero(o.IdleTimeout),
 		HandshakeTimeout:        o.HandshakeTimeout,
 		DrainRate:               o.DrainRate,
 		Logger:                  s.log,
-	}
-	if o.InboundRate == 0 {
-		hc.InboundRate = -1
 	}
 	if o.tokenMode() {
 		ac := auth.Config{Audience: o.AuthAudience, Issuer: o.AuthIssuer}
@@ -146,10 +140,10 @@ func (s *server) hubConfig() (hub.Config, error) {
 		} else {
 			pem, err := os.ReadFile(o.AuthPublicKey)
 			if err != nil {
-				return hc, &configError{flag: "auth-public-key", source: o.sources["auth-public-key"], msg: err.Error()}
+				return hc, o.configErr("auth-public-key", err.Error())
 			}
 			if ac.PublicKey, err = auth.LoadPublicKey(pem); err != nil {
-				return hc, &configError{flag: "auth-public-key", source: o.sources["auth-public-key"], msg: trimRoost(err)}
+				return hc, o.configErr("auth-public-key", trimRoost(err))
 			}
 		}
 		v, err := auth.New(ac)
@@ -158,15 +152,15 @@ func (s *server) hubConfig() (hub.Config, error) {
 			if o.AuthPublicKey != "" {
 				name = "auth-public-key"
 			}
-			return hc, &configError{flag: name, source: o.sources[name], msg: trimRoost(err)}
+			return hc, o.configErr(name, trimRoost(err))
 		}
 		hc.Authenticate = v.Authenticate()
 		hc.Refresh = v.Refresh()
+	}
+	if o.tokenMode() || o.ClientPublish != "" {
 		// Token mode: client publishes only where --client-publish allows
-		// (nowhere by default).
-		hc.AuthorizePublish = auth.ClientPublishPrefixes(splitList(o.ClientPublish))
-	} else if o.ClientPublish != "" {
-		// Open mode publishes everywhere unless the operator narrowed it.
+		// (nowhere by default); open mode publishes everywhere unless the
+		// operator narrowed it.
 		hc.AuthorizePublish = auth.ClientPublishPrefixes(splitList(o.ClientPublish))
 	}
 	check, _ := newOriginCheck(o.AllowedOrigins, o.tokenMode()) // validated already
@@ -190,7 +184,7 @@ func (s *server) joinCluster(hc *hub.Config) error {
 	if o.RedisURL != "" {
 		ro, err := redis.ParseURL(o.RedisURL)
 		if err != nil {
-			return &configError{flag: "redis-url", source: o.sources["redis-url"], msg: err.Error()}
+			return o.configErr("redis-url", err.Error())
 		}
 		s.redis = redis.NewClient(ro)
 	} else {
