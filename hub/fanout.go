@@ -215,7 +215,7 @@ func (f *fanout) work() {
 	s := getScratch()
 	defer putScratch(s)
 	for t := range f.tasks {
-		f.deliver(t.job, t.conns, s)
+		f.deliver(t.job.frame, t.job.exclude, t.conns, s)
 		t.job.done.Done()
 	}
 }
@@ -232,54 +232,72 @@ func (f *fanout) close() {
 }
 
 // publish writes the push for (channel, data) to every local member of
-// channel except exclude's connections, and returns when all have it.
+// channel except exclude's connections, and returns when all have it. A
+// channel of at most one batch is written by the publisher itself, with no
+// job, no hand-off and no fan-out lock.
 func (f *fanout) publish(channel string, data []byte, exclude string) {
 	snap := f.h.reg.Members(channel)
 	n := snap.Len()
 	if n == 0 {
 		return
 	}
+	obs := f.h.cfg.OnFanout
+	var start time.Time
+	if obs != nil {
+		start = time.Now()
+	}
+	frame := framed(wire.AppendPush(frameBuf(len(channel)+len(data)+32), channel, data))
+	s := getScratch()
+	if n <= f.batch {
+		for i := 0; i < snap.NumChunks(); i++ {
+			f.deliver(frame, exclude, snap.Chunk(i), s)
+		}
+	} else if !f.handOff(snap, frame, exclude, s) {
+		putScratch(s)
+		return
+	}
+	putScratch(s)
+	if obs != nil {
+		obs(n, time.Since(start))
+	}
+}
+
+// handOff cuts snap into batches for the workers, writing a batch itself
+// when every worker is busy, and waits for all of them. It reports false,
+// having written nothing, once the fan-out is closed.
+func (f *fanout) handOff(snap *shard.Snapshot[*conn], frame []byte, exclude string, s *ioScratch) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
-		return
+		return false
 	}
-	start := time.Now()
-	job := &fanJob{frame: framed(wire.AppendPush(frameBuf(len(channel)+len(data)+32), channel, data)), exclude: exclude}
-	s := getScratch()
+	job := &fanJob{frame: frame, exclude: exclude}
 	for i := 0; i < snap.NumChunks(); i++ {
 		chunk := snap.Chunk(i)
 		for len(chunk) > 0 {
 			k := min(f.batch, len(chunk))
 			batch := chunk[:k]
 			chunk = chunk[k:]
-			if n <= f.batch {
-				f.deliver(job, batch, s) // small channel: no hand-off
-				continue
-			}
 			job.done.Add(1)
 			select {
 			case f.tasks <- fanTask{job: job, conns: batch}:
 			default: // every worker is busy: the publisher writes this batch itself
-				f.deliver(job, batch, s)
+				f.deliver(frame, exclude, batch, s)
 				job.done.Done()
 			}
 		}
 	}
-	putScratch(s)
 	job.done.Wait()
-	if obs := f.h.cfg.OnFanout; obs != nil {
-		obs(n, time.Since(start))
-	}
+	return true
 }
 
-// deliver hands job's frame to each connection of one batch.
-func (f *fanout) deliver(job *fanJob, conns []*shard.Conn[*conn], s *ioScratch) {
+// deliver hands frame to each connection of one batch but exclude's.
+func (f *fanout) deliver(frame []byte, exclude string, conns []*shard.Conn[*conn], s *ioScratch) {
 	for _, e := range conns {
-		if job.exclude != "" && e.User() == job.exclude {
+		if exclude != "" && e.User() == exclude {
 			continue
 		}
-		if e.Value.send(job.frame, s) {
+		if e.Value.send(frame, s) {
 			s.delivered++
 		}
 	}
