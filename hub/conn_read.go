@@ -44,7 +44,8 @@ func (c *conn) readOnce(s *ioScratch) {
 // consume feeds bytes read from the socket (or left in the upgrade's buffer)
 // to the frame parser.
 func (c *conn) consume(b []byte, s *ioScratch) {
-	c.entry.Touch(time.Now().UnixNano())
+	s.now = time.Now().UnixNano()
+	c.entry.Touch(s.now)
 	c.pingedAt.Store(0)
 	s.bytesIn += uint64(len(b))
 	s.conn = c

@@ -30,6 +30,10 @@ type ioScratch struct {
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 
+	// now is when the bytes being parsed were read (unix nanos), read
+	// once per read for activity and the inbound rate limiter.
+	now int64
+
 	// conn is the connection whose bytes are being parsed; msgFn is
 	// handleMessage bound to s once, so Feed's callback allocates nothing.
 	conn  *conn

@@ -22,7 +22,7 @@ func (c *conn) handleCommand(b []byte, s *ioScratch) {
 		c.replyError(cmd.ID, cmd.HasID, &Error{Code: 400, Message: err.Error()}, s)
 		return
 	}
-	if !c.allowInbound() {
+	if !c.allowInbound(s) {
 		return
 	}
 	var err error
@@ -62,12 +62,12 @@ func quoteOp(op string) string {
 // refilled at Config.InboundRate). A refused command is answered 429; a
 // connection refused more than InboundBurst times in a row is closed with
 // 1008.
-func (c *conn) allowInbound() bool {
+func (c *conn) allowInbound(s *ioScratch) bool {
 	cfg := &c.h.cfg
 	if cfg.InboundRate < 0 {
 		return true
 	}
-	now := time.Now().UnixNano()
+	now := s.now
 	burst := float64(cfg.InboundBurst)
 	if c.rlLast == 0 {
 		c.rlTokens = float32(burst)
@@ -86,7 +86,7 @@ func (c *conn) allowInbound() bool {
 		c.abort(ReasonPolicy, errTooMany)
 		return false
 	}
-	c.replyError(0, false, errTooMany, nil)
+	c.replyError(0, false, errTooMany, s)
 	return false
 }
 
