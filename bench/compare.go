@@ -31,6 +31,7 @@ type Comparison struct {
 type MetricMedian struct {
 	Name     string  `json:"name"`
 	Unit     string  `json:"unit"`
+	Short    string  `json:"short"`
 	Roost    float64 `json:"roost"`
 	Baseline float64 `json:"baseline"`
 	Ratio    float64 `json:"ratio"`
@@ -38,8 +39,8 @@ type MetricMedian struct {
 
 // metric extracts one figure from a result; ok false means not measured.
 type metric struct {
-	name, unit string
-	get        func(*Result) (float64, bool)
+	name, unit, short string // short labels chart axes
+	get               func(*Result) (float64, bool)
 }
 
 func nonNeg(v float64) (float64, bool) { return v, v >= 0 && !math.IsNaN(v) }
@@ -52,36 +53,36 @@ const (
 
 // metricsFor lists the figures a scenario's comparison reports.
 func metricsFor(scenario string) []metric {
-	p99 := metric{"latency p99", "ms", func(r *Result) (float64, bool) { return r.Latency.P99, r.Latency.Count > 0 }}
-	p50 := metric{"latency p50", "ms", func(r *Result) (float64, bool) { return r.Latency.P50, r.Latency.Count > 0 }}
-	cpu := metric{metricServerCPU, "ms", func(r *Result) (float64, bool) { return r.ServerSide.CPUMsPer1000, r.ServerSide.CPUMsPer1000 > 0 }}
-	rss := metric{"server RSS per connection", "KiB", func(r *Result) (float64, bool) { return r.ServerSide.RSSPerConn / 1024, r.ServerSide.RSSConnected > 0 }}
+	p99 := metric{"latency p99", "ms", "p99", func(r *Result) (float64, bool) { return r.Latency.P99, r.Latency.Count > 0 }}
+	p50 := metric{"latency p50", "ms", "p50", func(r *Result) (float64, bool) { return r.Latency.P50, r.Latency.Count > 0 }}
+	cpu := metric{metricServerCPU, "ms", "CPU/1k deliv.", func(r *Result) (float64, bool) { return r.ServerSide.CPUMsPer1000, r.ServerSide.CPUMsPer1000 > 0 }}
+	rss := metric{"server RSS per connection", "KiB", "RSS/conn", func(r *Result) (float64, bool) { return r.ServerSide.RSSPerConn / 1024, r.ServerSide.RSSConnected > 0 }}
 	switch scenario {
 	case "idle":
 		return []metric{
 			rss,
-			{"server Go heap per connection", "KiB", func(r *Result) (float64, bool) { return nonNeg(r.ServerSide.HeapPerConn / 1024) }},
-			{"server goroutines connected", "", func(r *Result) (float64, bool) { return nonNeg(r.ServerSide.Goroutines) }},
-			{"server threads", "", func(r *Result) (float64, bool) { return float64(r.ServerSide.Threads), r.ServerSide.Threads > 0 }},
-			{"kernel socket memory per connection", "KiB", func(r *Result) (float64, bool) { return nonNeg(r.ServerSide.SockMemPerConn / 1024) }},
-			{"server idle CPU", "% core", func(r *Result) (float64, bool) { return r.ServerSide.IdleCPUPercent, r.ServerSide.RSSConnected > 0 }},
-			{"connect rate", "conn/s", func(r *Result) (float64, bool) { return r.ConnectRate, r.ConnectRate > 0 }},
-			{"handshake p99", "ms", func(r *Result) (float64, bool) { return r.Handshake.P99, r.Handshake.Count > 0 }},
+			{"server Go heap per connection", "KiB", "heap/conn", func(r *Result) (float64, bool) { return nonNeg(r.ServerSide.HeapPerConn / 1024) }},
+			{"server goroutines connected", "", "goroutines", func(r *Result) (float64, bool) { return nonNeg(r.ServerSide.Goroutines) }},
+			{"server threads", "", "threads", func(r *Result) (float64, bool) { return float64(r.ServerSide.Threads), r.ServerSide.Threads > 0 }},
+			{"kernel socket memory per connection", "KiB", "sock mem", func(r *Result) (float64, bool) { return nonNeg(r.ServerSide.SockMemPerConn / 1024) }},
+			{"server idle CPU", "% core", "idle CPU", func(r *Result) (float64, bool) { return r.ServerSide.IdleCPUPercent, r.ServerSide.RSSConnected > 0 }},
+			{"connect rate", "conn/s", "conn/s", func(r *Result) (float64, bool) { return r.ConnectRate, r.ConnectRate > 0 }},
+			{"handshake p99", "ms", "handshake p99", func(r *Result) (float64, bool) { return r.Handshake.P99, r.Handshake.Count > 0 }},
 		}
 	case "broadcast", "cluster", "churn":
 		return []metric{
 			cpu,
-			{metricFanout, "ms", func(r *Result) (float64, bool) { return r.FanoutMedianMs, len(r.FanoutMs) > 0 }},
+			{metricFanout, "ms", "fan-out", func(r *Result) (float64, bool) { return r.FanoutMedianMs, len(r.FanoutMs) > 0 }},
 			p99, p50,
-			{"deliveries per second in a fan-out", "1/s", func(r *Result) (float64, bool) { return r.DeliveriesPerS, r.DeliveriesPerS > 0 }},
+			{"deliveries per second in a fan-out", "1/s", "deliv./s", func(r *Result) (float64, bool) { return r.DeliveriesPerS, r.DeliveriesPerS > 0 }},
 			rss,
-			{"harness CPU per 1,000 deliveries", "ms", func(r *Result) (float64, bool) { return r.HarnessCPUMsPer1000, r.HarnessCPUMsPer1000 > 0 }},
+			{"harness CPU per 1,000 deliveries", "ms", "harness CPU/1k", func(r *Result) (float64, bool) { return r.HarnessCPUMsPer1000, r.HarnessCPUMsPer1000 > 0 }},
 		}
 	default:
 		return []metric{p50, p99,
-			{"latency p99.9", "ms", func(r *Result) (float64, bool) { return r.Latency.P999, r.Latency.Count > 0 }},
+			{"latency p99.9", "ms", "p99.9", func(r *Result) (float64, bool) { return r.Latency.P999, r.Latency.Count > 0 }},
 			cpu, rss,
-			{"server evictions", "", func(r *Result) (float64, bool) { return nonNeg(r.ServerSide.Evictions) }},
+			{"server evictions", "", "evictions", func(r *Result) (float64, bool) { return nonNeg(r.ServerSide.Evictions) }},
 		}
 	}
 }
@@ -162,7 +163,7 @@ func medians(scenario string, roost, base []*Result) []MetricMedian {
 		return median(v)
 	}
 	for _, m := range metricsFor(scenario) {
-		mm := MetricMedian{Name: m.name, Unit: m.unit, Roost: side(m, roost), Baseline: side(m, base)}
+		mm := MetricMedian{Name: m.name, Unit: m.unit, Short: m.short, Roost: side(m, roost), Baseline: side(m, base)}
 		mm.Ratio = mm.Roost / mm.Baseline
 		out = append(out, mm)
 	}

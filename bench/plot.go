@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"image/color"
@@ -152,7 +153,7 @@ func plotRatios(path string, c *Comparison) error {
 			continue
 		}
 		vals = append(vals, m.Ratio)
-		names = append(names, shortName(m.Name))
+		names = append(names, cmp.Or(m.Short, m.Name))
 	}
 	if len(vals) == 0 {
 		return nil
@@ -177,31 +178,6 @@ func plotRatios(path string, c *Comparison) error {
 	p.X.Tick.Label.Rotation = 0.5
 	p.X.Tick.Label.XAlign = -0.9
 	return p.Save(plotW, plotH+2*vg.Centimeter, path)
-}
-
-// shortName abbreviates metric names for axis labels.
-func shortName(s string) string {
-	r := map[string]string{
-		"server CPU per 1,000 deliveries":     "CPU/1k deliv.",
-		"fan-out completion (median)":         "fan-out",
-		"latency p99":                         "p99",
-		"latency p50":                         "p50",
-		"latency p99.9":                       "p99.9",
-		"deliveries per second in a fan-out":  "deliv./s",
-		"server RSS per connection":           "RSS/conn",
-		"server Go heap per connection":       "heap/conn",
-		"server goroutines connected":         "goroutines",
-		"server threads":                      "threads",
-		"kernel socket memory per connection": "sock mem",
-		"server idle CPU":                     "idle CPU",
-		"connect rate":                        "conn/s",
-		"handshake p99":                       "handshake p99",
-		"server evictions":                    "evictions",
-	}
-	if v, ok := r[s]; ok {
-		return v
-	}
-	return s
 }
 
 // plotScaling draws y(conns) per server from results at several sizes.

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"time"
@@ -234,9 +235,9 @@ func (r *runner) run(ctx context.Context) error {
 	}()
 	for i := range nw {
 		first, last := i*o.Conns/nw, (i+1)*o.Conns/nw
-		var cmd = o.command("worker")
-		if o.InProcess {
-			cmd = nil
+		var cmd *exec.Cmd
+		if !o.InProcess {
+			cmd = o.command("worker")
 		}
 		w, err := startWorker(ctx, i, cmd)
 		if err != nil {
@@ -405,9 +406,9 @@ func (r *runner) run(ctx context.Context) error {
 			res.RemoteLatency = percentiles(rh)
 		}
 	}
-	for ch := range int32(len(channels)) {
-		for s, ns := range completion[ch] {
-			if int64(s) < published[ch] && ns > 0 && o.Channels == 1 {
+	if o.Channels == 1 { // fan-out completion means one channel's every member
+		for s, ns := range completion[0] {
+			if int64(s) < published[0] && ns > 0 {
 				res.FanoutMs = append(res.FanoutMs, float64(ns)/1e6)
 			}
 		}
