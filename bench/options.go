@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -124,11 +126,7 @@ func (o *Options) normalize() error {
 	if o.Scenario == "" {
 		o.Scenario = "broadcast"
 	}
-	known := false
-	for _, s := range Scenarios {
-		known = known || s == o.Scenario
-	}
-	if !known {
+	if !slices.Contains(Scenarios, o.Scenario) {
 		return fmt.Errorf("%w %q (want one of %s)", errScenario, o.Scenario, strings.Join(Scenarios, ", "))
 	}
 	if (len(o.URLs) == 0) == (o.Spawn == "") {
@@ -167,16 +165,8 @@ func (o *Options) normalize() error {
 	if o.Zipf != 0 && o.Zipf <= 1 {
 		return fmt.Errorf("%w: --zipf must be above 1 (or 0 for uniform)", errOption)
 	}
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	deff := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
+	def := func(v *int, d int) { *v = cmp.Or(*v, d) }
+	deff := func(v *float64, d float64) { *v = cmp.Or(*v, d) }
 	def(&o.Conns, 1000)
 	def(&o.Size, 100)
 	switch o.Scenario {
@@ -216,15 +206,9 @@ func (o *Options) normalize() error {
 	if (o.Spawn == "baseline" || o.Spawn == "floor") && o.Nodes > 1 {
 		return fmt.Errorf("%w: the baseline has no cluster mode (--nodes 1)", errOption)
 	}
-	if o.Hold == 0 {
-		o.Hold = 5 * time.Second
-	}
-	if o.Wait == 0 {
-		o.Wait = 30 * time.Second
-	}
-	if o.WSPath == "" {
-		o.WSPath = "/ws"
-	}
+	o.Hold = cmp.Or(o.Hold, 5*time.Second)
+	o.Wait = cmp.Or(o.Wait, 30*time.Second)
+	o.WSPath = cmp.Or(o.WSPath, "/ws")
 	if o.Size < 40 {
 		o.Size = 40 // room for the timestamp, sequence and channel fields
 	}

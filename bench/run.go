@@ -354,7 +354,7 @@ func (r *runner) run(ctx context.Context) error {
 	for i, w := range r.workers {
 		rep, err := r.waitFor(ctx, w, func(m fromWorker) bool { return m.Report != nil }, func(p *Progress) {
 			delivered[i] = p.Delivered
-			deliverBar.set(sum64(delivered))
+			deliverBar.set(sum(delivered))
 		})
 		if err != nil {
 			return err
@@ -382,11 +382,11 @@ func (r *runner) run(ctx context.Context) error {
 	harness1, _ := r.workerCPU()
 	res.RedisCommandsPerMsg, res.RedisCPUMsPerMsg = -1, -1
 	if haveRedis {
-		if redis1, err := readRedis(r.redisAddr); err == nil && sum64(published) > 0 {
+		if redis1, err := readRedis(r.redisAddr); err == nil && sum(published) > 0 {
 			var total int64
 			res.RedisCommands, total = redisDelta(redis0, redis1)
-			res.RedisCommandsPerMsg = float64(total) / float64(sum64(published))
-			res.RedisCPUMsPerMsg = (redis1.cpu - redis0.cpu) * 1000 / float64(sum64(published))
+			res.RedisCommandsPerMsg = float64(total) / float64(sum(published))
+			res.RedisCPUMsPerMsg = (redis1.cpu - redis0.cpu) * 1000 / float64(sum(published))
 		}
 	}
 	statsEnd := r.stats(ctx)
@@ -545,16 +545,8 @@ func (r *runner) post(ctx context.Context, url string, body []byte) error {
 	return nil
 }
 
-func sum(v []int) int {
-	n := 0
-	for _, x := range v {
-		n += x
-	}
-	return n
-}
-
-func sum64(v []int64) int64 {
-	var n int64
+func sum[T int | int64](v []T) T {
+	var n T
 	for _, x := range v {
 		n += x
 	}

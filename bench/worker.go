@@ -268,11 +268,8 @@ func (w *worker) target(g int) (string, net.IP) {
 // userURL adds ?user= so each connection has its own user in open mode.
 func userURL(u string, g int) string {
 	sep := "?"
-	for i := 0; i < len(u); i++ {
-		if u[i] == '?' {
-			sep = "&"
-			break
-		}
+	if strings.Contains(u, "?") {
+		sep = "&"
 	}
 	return u + sep + "user=u" + strconv.Itoa(g)
 }

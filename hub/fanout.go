@@ -49,11 +49,16 @@ func (h *Hub) Publish(ctx context.Context, channel string, data []byte, opts ...
 	return h.publish(ctx, channel, data, o.excludeUser)
 }
 
+// publishLocal counts a publication and fans it out to this node's members.
+func (h *Hub) publishLocal(channel string, data []byte, exclude string) {
+	h.st.published.Add(1)
+	h.fan.publish(channel, data, exclude)
+}
+
 // publish delivers locally, then through the Broker. channel and data are
 // already validated.
 func (h *Hub) publish(ctx context.Context, channel string, data []byte, exclude string) error {
-	h.st.published.Add(1)
-	h.fan.publish(channel, data, exclude)
+	h.publishLocal(channel, data, exclude)
 	if h.cfg.Broker == nil {
 		return nil
 	}

@@ -301,10 +301,7 @@ var _ Node = (*Hub)(nil)
 
 // DeliverChannel fans p out to this node's members of p.Channel. It is how a
 // Broker hands over messages published on other nodes.
-func (h *Hub) DeliverChannel(p Publication) {
-	h.st.published.Add(1)
-	h.fan.publish(p.Channel, p.Data, p.ExcludeUser)
-}
+func (h *Hub) DeliverChannel(p Publication) { h.publishLocal(p.Channel, p.Data, p.ExcludeUser) }
 
 // DeliverUser sends data to this node's connections of user.
 func (h *Hub) DeliverUser(user string, data []byte) { h.sendLocal(user, data) }

@@ -51,17 +51,13 @@ func newIPLimiter(perSecond float64, burst, max int) *ipLimiter {
 		return nil
 	}
 	if burst <= 0 {
-		burst = max1(int(2 * perSecond))
+		burst = int(2 * perSecond)
+		if burst < 1 {
+			burst = 1
+		}
 	}
 	idle := time.Duration(float64(burst)/perSecond*float64(time.Second)) + time.Second
 	return &ipLimiter{rate: rate.Limit(perSecond), burst: burst, idle: idle, max: max, buckets: map[string]*ipBucket{}}
-}
-
-func max1(n int) int {
-	if n < 1 {
-		return 1
-	}
-	return n
 }
 
 // allow takes one token from ip's bucket. When maxTrackedIPs addresses are
